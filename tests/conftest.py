@@ -1,0 +1,33 @@
+"""Session fixtures: real NATS and PostgreSQL, and helpers to start our services."""
+
+import pytest
+
+from libs.common.datasets import data_dir
+from tests.infra import Infra, Stack, start_infra, stop_infra
+
+
+@pytest.fixture(scope="session")
+def infra() -> Infra:
+    """NATS, PostgreSQL, a database and a NATS prefix owned by this test session."""
+    session_infra = start_infra()
+    yield session_infra
+    stop_infra(session_infra)
+
+
+@pytest.fixture(scope="session")
+def real_data():
+    """The folder of real Hadoop logs; skips the test when it is absent."""
+    folder = data_dir()
+    if not folder.is_dir():
+        pytest.skip(f"real Hadoop logs not found at {folder}; set HFD_DATA_DIR to their folder")
+    return folder
+
+
+def start_stack(infra: Infra, *services: str, **extra_env: str) -> Stack:
+    """Start ``services`` (``gateway`` included when named) and wait until they answer."""
+    stack = Stack(infra, list(services), extra_env)
+    try:
+        return stack.start()
+    except BaseException:
+        stack.stop()
+        raise

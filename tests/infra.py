@@ -1,0 +1,235 @@
+"""Real NATS and PostgreSQL for the tests, and a stack of our services as subprocesses.
+
+The tests use the servers running on this machine (127.0.0.1:4222 and 127.0.0.1:5432) when
+they answer, and otherwise start embedded ones, so ``make test`` passes on a fresh clone
+either way. Each test session gets its own database and its own NATS prefix, so runs
+never see each other's data.
+"""
+
+import asyncio
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from cryptography.fernet import Fernet
+
+from hfd.embedded import EmbeddedNats, EmbeddedPostgres, free_port, port_open
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Infra:
+    """Connection details of the test session's NATS and PostgreSQL."""
+
+    nats_url: str
+    database_url: str
+    admin_database_url: str
+    database_name: str
+    prefix: str
+    work_dir: Path
+    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    secret_key: str = field(default_factory=lambda: Fernet.generate_key().decode())
+    _embedded: list = field(default_factory=list)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """Environment for a service process of this test session."""
+        environment = {
+            **os.environ,
+            "HFD_ENV": "development",
+            "HFD_NATS_URL": self.nats_url,
+            "HFD_DATABASE_URL": self.database_url,
+            "HFD_NATS_PREFIX": self.prefix,
+            "HFD_JWT_SECRET": self.jwt_secret,
+            "HFD_SECRET_KEY": self.secret_key,
+            "HFD_VAR_DIR": str(self.work_dir / "var"),
+            "HFD_METRICS_PORT": "0",
+            "HFD_LOG_FORMAT": "console",
+            "HFD_LOG_LEVEL": "INFO",
+        }
+        environment.update(extra)
+        return environment
+
+
+def start_infra() -> Infra:
+    """Find or start NATS and PostgreSQL and create this session's database."""
+    work_dir = Path(tempfile.mkdtemp(prefix="hfd-test-"))
+    embedded = []
+
+    nats_url = os.environ.get("HFD_TEST_NATS_URL")
+    if not nats_url:
+        if port_open("127.0.0.1", 4222):
+            nats_url = "nats://127.0.0.1:4222"
+        else:
+            server = EmbeddedNats(work_dir / "nats")
+            nats_url = server.start()
+            embedded.append(server)
+
+    admin_url = os.environ.get("HFD_TEST_DATABASE_URL")
+    if not admin_url:
+        if port_open("127.0.0.1", 5432):
+            admin_url = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+        else:
+            server = EmbeddedPostgres(work_dir / "postgres")
+            admin_url = server.start().rsplit("/", 1)[0] + "/postgres"
+            embedded.append(server)
+
+    suffix = secrets.token_hex(4)
+    database_name = f"hfd_test_{suffix}"
+    asyncio.run(_execute(admin_url, f'CREATE DATABASE "{database_name}"'))
+    return Infra(
+        nats_url=nats_url,
+        database_url=admin_url.rsplit("/", 1)[0] + f"/{database_name}",
+        admin_database_url=admin_url,
+        database_name=database_name,
+        prefix=f"t{suffix}",
+        work_dir=work_dir,
+        _embedded=embedded,
+    )
+
+
+def stop_infra(infra: Infra) -> None:
+    """Drop the session's database, streams and buckets, and stop embedded servers."""
+    try:
+        asyncio.run(_delete_nats_objects(infra.nats_url, infra.prefix))
+    except Exception as error:  # cleanup must not hide the test results
+        print(f"warning: could not delete test streams: {error}", file=sys.stderr)
+    try:
+        asyncio.run(_execute(infra.admin_database_url, f'DROP DATABASE IF EXISTS "{infra.database_name}" WITH (FORCE)'))
+    except Exception as error:
+        print(f"warning: could not drop test database: {error}", file=sys.stderr)
+    for server in reversed(infra._embedded):
+        server.stop()
+    shutil.rmtree(infra.work_dir, ignore_errors=True)
+
+
+async def _execute(url: str, statement: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def _delete_nats_objects(url: str, prefix: str) -> None:
+    import nats
+
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        for name in await js.streams_info():
+            stream = name.config.name
+            if stream.startswith(f"{prefix}_") or stream.startswith(f"KV_{prefix}_"):
+                await js.delete_stream(stream)
+    finally:
+        await nc.close()
+
+
+class Stack:
+    """Our services as real subprocesses (``hfd serve NAME``), with the gateway on a free port."""
+
+    def __init__(self, infra: Infra, services: list[str], extra_env: dict[str, str] | None = None) -> None:
+        self.infra = infra
+        self.services = services
+        self.extra_env = extra_env or {}
+        self.port = free_port()
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.logs_dir = infra.work_dir / f"logs-{secrets.token_hex(3)}"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> "Stack":
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        for service in self.services:
+            self.start_service(service)
+        self.wait_ready(timeout)
+        return self
+
+    def start_service(self, service: str) -> subprocess.Popen:
+        command = [sys.executable, "-m", "hfd.cli", "serve", service]
+        if service == "gateway":
+            command += ["--port", str(self.port)]
+        log = open(self.logs_dir / f"{service}.log", "ab")  # noqa: SIM115 - closed at stop
+        process = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env=self.infra.env(**self.extra_env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes[service] = process
+        return process
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait until every backend answers ``$SRV.PING`` and the gateway answers HTTP."""
+        deadline = time.monotonic() + timeout
+        backends = [name for name in self.services if name != "gateway"]
+        asyncio.run(self._wait_pings(backends, deadline))
+        if "gateway" in self.services:
+            while time.monotonic() < deadline:
+                self._check_alive()
+                try:
+                    if httpx.get(f"{self.base_url}/api/v1/health", timeout=2).status_code < 500:
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)
+            raise TimeoutError(f"gateway not ready; see {self.logs_dir}/gateway.log")
+
+    async def _wait_pings(self, services: list[str], deadline: float) -> None:
+        import nats
+
+        from libs.common.names import Names
+
+        names = Names(self.infra.prefix)
+        nc = await nats.connect(self.infra.nats_url)
+        try:
+            for service in services:
+                while True:
+                    self._check_alive()
+                    try:
+                        await nc.request(f"$SRV.PING.{names.service(service)}", b"", timeout=0.5)
+                        break
+                    except Exception:
+                        if time.monotonic() > deadline:
+                            raise TimeoutError(f"{service} not ready; see {self.logs_dir}/{service}.log") from None
+                        await asyncio.sleep(0.1)
+        finally:
+            await nc.close()
+
+    def _check_alive(self) -> None:
+        for service, process in self.processes.items():
+            if process.poll() is not None:
+                log = (self.logs_dir / f"{service}.log").read_text(errors="replace")[-4000:]
+                raise RuntimeError(f"{service} exited with status {process.returncode}:\n{log}")
+
+    def stop_service(self, service: str, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        process = self.processes.pop(service)
+        if process.poll() is None:
+            process.send_signal(sig)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        return process.returncode
+
+    def stop(self) -> None:
+        for service in list(self.processes):
+            self.stop_service(service)
+
+    def log(self, service: str) -> str:
+        return (self.logs_dir / f"{service}.log").read_text(errors="replace")
