@@ -53,6 +53,17 @@ MESSAGES: dict[str, dict[str, str]] = {
     "wrong_password": {"zh": "当前密码不正确", "en": "The current password is wrong"},
     "invalid_uuid": {"zh": "UUID 格式不正确", "en": "Invalid UUID"},
     "invalid_json": {"zh": "请求体不是合法的 JSON", "en": "The request body is not valid JSON"},
+    "password_too_long": {"zh": "密码不能超过 {max} 个字符", "en": "Password must be at most {max} characters"},
+    "password_reused": {"zh": "新密码不能与当前密码相同", "en": "The new password must differ from the current one"},
+    "password_change_required": {
+        "zh": "请先修改初始密码(PATCH /api/v1/user/password)",
+        "en": "Change the initial password first (PATCH /api/v1/user/password)",
+    },
+    "method_not_allowed": {"zh": "该路径不支持此 HTTP 方法", "en": "This HTTP method is not allowed on this path"},
+    "payload_too_large": {
+        "zh": "请求体超过 {max_bytes} 字节上限",
+        "en": "The request body exceeds the limit of {max_bytes} bytes",
+    },
 }
 
 

@@ -18,7 +18,8 @@ from nats.errors import NoRespondersError, TimeoutError
 from pydantic import BaseModel, ValidationError
 
 from libs.common import metrics
-from libs.common.errors import ServiceError, Unavailable, ValidationFailed, field_error
+from libs.common.errors import FieldError, ServiceError, Unavailable, ValidationFailed, field_error
+from libs.common.i18n import MESSAGES
 from libs.common.logging import bind_request_id
 from libs.common.names import Names
 
@@ -73,15 +74,27 @@ def validate_model(model: type[BaseModel], data: Any, lang: str) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        failures = []
-        for item in error.errors():
-            field = ".".join(str(part) for part in item["loc"]) or "body"
-            code = "field_required" if item["type"] == "missing" else "invalid_value"
-            failure = field_error(field, code, lang)
-            if code == "invalid_value":
-                failure.message = f"{failure.message}: {item['msg']}"
-            failures.append(failure)
+        failures = [
+            pydantic_field_error(item, ".".join(str(part) for part in item["loc"]) or "body", lang)
+            for item in error.errors()
+        ]
         raise ValidationFailed(failures) from None
+
+
+def pydantic_field_error(item: Any, field: str, lang: str) -> FieldError:
+    """Turn one pydantic error into a ``FieldError``.
+
+    A validator that raises ``PydanticCustomError`` with a message code of ``libs.common.i18n``
+    (such as ``weak_password``) keeps that code; other errors become ``field_required`` or
+    ``invalid_value`` with pydantic's text appended.
+    """
+    if item["type"] == "missing":
+        return field_error(field, "field_required", lang)
+    if item["type"] in MESSAGES:
+        return field_error(field, item["type"], lang, **item.get("ctx", {}))
+    failure = field_error(field, "invalid_value", lang)
+    failure.message = f"{failure.message}: {item['msg']}"
+    return failure
 
 
 def _encode(value: Any) -> Any:
