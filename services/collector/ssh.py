@@ -1,0 +1,455 @@
+"""SSH connections to the nodes: one reused asyncssh connection per node.
+
+``SshPool`` opens a node's connection on first use and reuses it for every command and SFTP
+read. A failed connect is retried no sooner than an exponential backoff with jitter allows
+(capped by ``HFD_COLLECTOR_BACKOFF_MAX``); until then callers get ``NodeUnreachable`` at once.
+Each node has a cap on concurrent channels. Reachability changes are passed to a callback,
+which publishes them as ``NodeStatusEvent``. Commands are argv lists, quoted element by element
+with ``shlex.quote``, so no caller ever hands a raw string to the remote shell.
+"""
+
+import asyncio
+import logging
+import random
+import shlex
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import asyncssh
+
+from services.collector import hostkeys
+from services.collector.config import CollectorSettings
+from services.collector.credentials import NodeSecret
+from services.collector.telemetry import SSH_ERRORS
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_OUTPUT = 1_048_576
+_READ_SIZE = 65536
+
+
+@dataclass(frozen=True)
+class NodeTarget:
+    """Where and as whom to reach one node, and where its logs are."""
+
+    cluster_uuid: str
+    cluster_name: str
+    node_uuid: str
+    name: str
+    address: str
+    port: int
+    user: str
+    log_dirs: tuple[str, ...] = ()
+
+
+@dataclass
+class CommandResult:
+    """Outcome of one command run on a node. ``exit_code`` is None after a timeout or a signal."""
+
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    duration_ms: int
+    truncated: bool
+    timed_out: bool
+
+
+@dataclass
+class BinaryResult:
+    """Like ``CommandResult``, with stdout kept as bytes."""
+
+    exit_code: int | None
+    stdout: bytes
+    stderr: str
+    duration_ms: int
+    truncated: bool
+    timed_out: bool
+
+
+class SshError(Exception):
+    """Base of the collector's SSH errors."""
+
+
+class UnknownNode(SshError):
+    """The pool has no node with this uuid."""
+
+    def __init__(self, node_uuid: str) -> None:
+        super().__init__(f"unknown node {node_uuid}")
+        self.node_uuid = node_uuid
+
+
+class NodeUnreachable(SshError):
+    """The node could not be reached over SSH; ``reason`` says why in a few words."""
+
+    def __init__(self, node: NodeTarget, reason: str) -> None:
+        super().__init__(f"node {node.name} ({node.address}:{node.port}) unreachable: {reason}")
+        self.node = node
+        self.reason = reason
+
+
+class HostKeyRejected(NodeUnreachable):
+    """The node's host key is unknown (and trust on first use is off) or differs from the known one."""
+
+
+StatusCallback = Callable[[NodeTarget, bool, str | None], Awaitable[None]]
+HostKeyCallback = Callable[[NodeTarget, str], Awaitable[None]]
+
+
+@dataclass
+class _NodeEntry:
+    target: NodeTarget
+    secret: NodeSecret
+    known_host_key: str | None
+    sessions: asyncio.Semaphore
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    connection: asyncssh.SSHClientConnection | None = None
+    client: hostkeys.HostKeyClient | None = None
+    sftp: asyncssh.SFTPClient | None = None
+    failures: int = 0
+    retry_at: float = 0.0
+    last_error: str | None = None
+    reachable: bool | None = None
+
+    def live_connection(self) -> asyncssh.SSHClientConnection | None:
+        if self.connection is not None and self.client is not None and not self.client.closed:
+            return self.connection
+        return None
+
+
+class SshPool:
+    """One asyncssh connection per node, reused, with reconnect backoff and a channel cap."""
+
+    def __init__(
+        self,
+        settings: CollectorSettings,
+        *,
+        on_status: StatusCallback | None = None,
+        on_host_key: HostKeyCallback | None = None,
+    ) -> None:
+        self.settings = settings
+        self.on_status = on_status
+        self.on_host_key = on_host_key
+        self._entries: dict[str, _NodeEntry] = {}
+
+    # Node registry
+
+    def set_node(self, target: NodeTarget, secret: NodeSecret, known_host_key: str | None) -> None:
+        """Add a node or replace its settings; a changed address, user or secret drops the connection."""
+        entry = self._entries.get(target.node_uuid)
+        if entry is not None:
+            unchanged = (
+                entry.target == target and entry.secret == secret and entry.known_host_key == known_host_key
+            )
+            if unchanged:
+                return
+            if entry.target.log_dirs != target.log_dirs and entry.secret == secret:
+                connection_fields_same = (
+                    entry.target.address == target.address
+                    and entry.target.port == target.port
+                    and entry.target.user == target.user
+                    and entry.known_host_key == known_host_key
+                )
+                if connection_fields_same:
+                    entry.target = target
+                    return
+            self._close_entry(entry)
+
+        self._entries[target.node_uuid] = _NodeEntry(
+            target=target,
+            secret=secret,
+            known_host_key=known_host_key,
+            sessions=asyncio.Semaphore(self.settings.max_sessions_per_node),
+        )
+
+    async def remove_node(self, node_uuid: str) -> None:
+        entry = self._entries.pop(node_uuid, None)
+        if entry is not None:
+            self._close_entry(entry)
+
+    def node(self, node_uuid: str) -> NodeTarget | None:
+        entry = self._entries.get(node_uuid)
+        return entry.target if entry else None
+
+    def nodes(self) -> list[NodeTarget]:
+        return [entry.target for entry in self._entries.values()]
+
+    def reachable(self, node_uuid: str) -> bool | None:
+        entry = self._entries.get(node_uuid)
+        return entry.reachable if entry else None
+
+    def last_error(self, node_uuid: str) -> str | None:
+        entry = self._entries.get(node_uuid)
+        return entry.last_error if entry else None
+
+    async def close(self) -> None:
+        for entry in self._entries.values():
+            self._close_entry(entry)
+        self._entries.clear()
+
+    # Commands and reads
+
+    async def run(
+        self, node_uuid: str, argv: list[str], *, timeout: float, max_output: int = DEFAULT_MAX_OUTPUT
+    ) -> CommandResult:
+        """Run ``argv`` on the node, each element quoted; stdout and stderr are decoded as UTF-8."""
+        result = await self.run_binary(node_uuid, argv, timeout=timeout, max_output=max_output)
+        return CommandResult(
+            exit_code=result.exit_code,
+            stdout=result.stdout.decode("utf-8", errors="replace"),
+            stderr=result.stderr,
+            duration_ms=result.duration_ms,
+            truncated=result.truncated,
+            timed_out=result.timed_out,
+        )
+
+    async def run_binary(
+        self, node_uuid: str, argv: list[str], *, timeout: float, max_output: int = DEFAULT_MAX_OUTPUT
+    ) -> BinaryResult:
+        """Run ``argv`` on the node and keep stdout as bytes (at most ``max_output`` of them)."""
+        if not argv:
+            raise ValueError("argv must not be empty")
+        command = " ".join(shlex.quote(str(part)) for part in argv)
+        entry = self._entry(node_uuid)
+
+        async with entry.sessions:
+            for attempt in (1, 2):
+                connection = await self._connection(entry)
+                try:
+                    return await _execute(connection, command, timeout, max_output)
+                except (asyncssh.ChannelOpenError, asyncssh.ConnectionLost, asyncssh.DisconnectError, OSError) as error:
+                    SSH_ERRORS.labels("channel").inc()
+                    logger.warning(
+                        "ssh channel failed node=%s attempt=%d error=%s", entry.target.name, attempt, error
+                    )
+                    self._drop_connection(entry, connection)
+                    if attempt == 2:
+                        raise NodeUnreachable(entry.target, f"channel failed: {error}") from error
+        raise AssertionError("unreachable")
+
+    async def sftp_read(self, node_uuid: str, path: str, offset: int, length: int) -> bytes:
+        """Read up to ``length`` bytes of ``path`` from ``offset`` over SFTP; fewer at end of file."""
+        data = await self.read_range(node_uuid, path, offset, length)
+        return data or b""
+
+    async def read_range(
+        self, node_uuid: str, path: str, offset: int, length: int, *, min_size: int = 0
+    ) -> bytes | None:
+        """Read like ``sftp_read``, but return None when the open file is smaller than ``min_size``.
+
+        The size check runs on the opened handle, so a file that was truncated or replaced after
+        the caller's ``stat`` is noticed instead of being read at a stale offset.
+        """
+        entry = self._entry(node_uuid)
+        async with entry.sessions:
+            for attempt in (1, 2):
+                sftp = await self._sftp(entry)
+                try:
+                    async with sftp.open(path, "rb") as handle:
+                        if min_size:
+                            attributes = await handle.stat()
+                            if attributes.size is not None and attributes.size < min_size:
+                                return None
+                        return await handle.read(length, offset)
+                except (asyncssh.ChannelOpenError, asyncssh.ConnectionLost, asyncssh.DisconnectError) as error:
+                    SSH_ERRORS.labels("channel").inc()
+                    self._drop_connection(entry, entry.connection)
+                    if attempt == 2:
+                        raise NodeUnreachable(entry.target, f"sftp failed: {error}") from error
+        raise AssertionError("unreachable")
+
+    async def check(self, node_uuid: str) -> bool:
+        """Open the node's connection when needed; return whether the node is reachable now."""
+        try:
+            await self._connection(self._entry(node_uuid))
+        except NodeUnreachable:
+            return False
+        return True
+
+    # Connections
+
+    def _entry(self, node_uuid: str) -> _NodeEntry:
+        entry = self._entries.get(node_uuid)
+        if entry is None:
+            raise UnknownNode(node_uuid)
+        return entry
+
+    async def _sftp(self, entry: _NodeEntry) -> asyncssh.SFTPClient:
+        connection = await self._connection(entry)
+        if entry.sftp is None:
+            try:
+                entry.sftp = await connection.start_sftp_client()
+            except (asyncssh.Error, OSError) as error:
+                SSH_ERRORS.labels("channel").inc()
+                self._drop_connection(entry, connection)
+                raise NodeUnreachable(entry.target, f"sftp unavailable: {error}") from error
+        return entry.sftp
+
+    async def _connection(self, entry: _NodeEntry) -> asyncssh.SSHClientConnection:
+        live = entry.live_connection()
+        if live is not None:
+            return live
+
+        async with entry.lock:
+            live = entry.live_connection()
+            if live is not None:
+                return live
+            if time.monotonic() < entry.retry_at:
+                raise NodeUnreachable(entry.target, entry.last_error or "waiting to reconnect")
+
+            try:
+                connection, client = await self._open(entry)
+            except NodeUnreachable as error:
+                await self._record_failure(entry, error.reason)
+                raise
+
+            entry.connection, entry.client, entry.sftp = connection, client, None
+            entry.failures, entry.retry_at, entry.last_error = 0, 0.0, None
+            logger.info("ssh connected node=%s address=%s:%d", entry.target.name, entry.target.address, entry.target.port)
+            await self._set_reachable(entry, True, None)
+            return connection
+
+    async def _open(self, entry: _NodeEntry) -> tuple[asyncssh.SSHClientConnection, hostkeys.HostKeyClient]:
+        target = entry.target
+        trusted = hostkeys.trusted_keys(
+            self.settings.known_hosts_path(), target.address, target.port, entry.known_host_key
+        )
+        accept_unknown = self.settings.trust_on_first_use and not trusted
+        client = hostkeys.HostKeyClient(accept_unknown)
+        client_keys = _client_keys(entry.secret)
+
+        try:
+            connection, _ = await asyncio.wait_for(
+                asyncssh.create_connection(
+                    lambda: client,
+                    target.address,
+                    target.port,
+                    username=target.user,
+                    password=entry.secret.password,
+                    client_keys=client_keys,
+                    known_hosts=(trusted, [], []),
+                    agent_path=None,
+                    config=None,
+                    preferred_auth="publickey,password" if client_keys else "password",
+                    keepalive_interval=self.settings.keepalive_interval,
+                    keepalive_count_max=3,
+                ),
+                timeout=self.settings.connect_timeout,
+            )
+        except (TimeoutError, asyncio.TimeoutError) as error:
+            SSH_ERRORS.labels("timeout").inc()
+            raise NodeUnreachable(target, "connect timed out") from error
+        except asyncssh.PermissionDenied as error:
+            SSH_ERRORS.labels("auth").inc()
+            raise NodeUnreachable(target, "authentication failed") from error
+        except (asyncssh.HostKeyNotVerifiable, asyncssh.KeyExchangeFailed) as error:
+            SSH_ERRORS.labels("host_key").inc()
+            reason = "host key mismatch" if trusted else "host key unknown and trust on first use is off"
+            logger.error("ssh host key rejected node=%s address=%s reason=%s", target.name, target.address, reason)
+            raise HostKeyRejected(target, reason) from error
+        except (asyncssh.Error, OSError) as error:
+            SSH_ERRORS.labels("connect").inc()
+            raise NodeUnreachable(target, f"connect failed: {_describe(error)}") from error
+
+        if client.accepted_unknown and client.seen_key is not None:
+            await self._store_first_key(entry, client.seen_key)
+        return connection, client
+
+    async def _store_first_key(self, entry: _NodeEntry, key: asyncssh.SSHKey) -> None:
+        exported = hostkeys.export_host_key(key)
+        entry.known_host_key = exported
+        logger.warning(
+            "ssh host key trusted on first use node=%s address=%s key=%s",
+            entry.target.name,
+            entry.target.address,
+            exported.split()[0],
+        )
+        if self.on_host_key is not None:
+            await self.on_host_key(entry.target, exported)
+
+    async def _record_failure(self, entry: _NodeEntry, reason: str) -> None:
+        entry.failures += 1
+        delay = min(self.settings.backoff_max, self.settings.backoff_initial * 2 ** (entry.failures - 1))
+        delay *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+        entry.retry_at = time.monotonic() + delay
+        entry.last_error = reason
+        logger.warning(
+            "ssh connect failed node=%s address=%s:%d failures=%d retry_in=%.1fs reason=%s",
+            entry.target.name,
+            entry.target.address,
+            entry.target.port,
+            entry.failures,
+            delay,
+            reason,
+        )
+        await self._set_reachable(entry, False, reason)
+
+    async def _set_reachable(self, entry: _NodeEntry, reachable: bool, error: str | None) -> None:
+        if entry.reachable == reachable:
+            return
+        entry.reachable = reachable
+        if self.on_status is None:
+            return
+        try:
+            await self.on_status(entry.target, reachable, error)
+        except Exception:
+            logger.exception("node status callback failed node=%s reachable=%s", entry.target.name, reachable)
+
+    def _drop_connection(self, entry: _NodeEntry, connection: asyncssh.SSHClientConnection | None) -> None:
+        if connection is not None and entry.connection is connection:
+            connection.close()
+            entry.connection, entry.client, entry.sftp = None, None, None
+
+    def _close_entry(self, entry: _NodeEntry) -> None:
+        if entry.connection is not None:
+            entry.connection.close()
+        entry.connection, entry.client, entry.sftp = None, None, None
+
+
+def _client_keys(secret: NodeSecret) -> list[asyncssh.SSHKey] | None:
+    if not secret.private_key:
+        return None
+    return [asyncssh.import_private_key(secret.private_key)]
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text.splitlines()[0][:200]
+
+
+async def _execute(
+    connection: asyncssh.SSHClientConnection, command: str, timeout: float, max_output: int
+) -> BinaryResult:
+    started = time.perf_counter()
+    process = await connection.create_process(command, encoding=None, stdin=asyncssh.DEVNULL)
+    stdout, stderr = bytearray(), bytearray()
+    truncated = False
+
+    async def pump(stream: asyncssh.SSHReader, buffer: bytearray) -> None:
+        nonlocal truncated
+        while chunk := await stream.read(_READ_SIZE):
+            room = max_output - len(buffer)
+            if room > 0:
+                buffer.extend(chunk[:room])
+            if len(chunk) > room:
+                truncated = True
+
+    timed_out = False
+    try:
+        await asyncio.wait_for(
+            asyncio.gather(pump(process.stdout, stdout), pump(process.stderr, stderr), process.wait_closed()),
+            timeout=timeout,
+        )
+    except (TimeoutError, asyncio.TimeoutError):
+        timed_out = True
+        SSH_ERRORS.labels("timeout").inc()
+        process.close()
+
+    return BinaryResult(
+        exit_code=None if timed_out else process.exit_status,
+        stdout=bytes(stdout),
+        stderr=stderr.decode("utf-8", errors="replace"),
+        duration_ms=int((time.perf_counter() - started) * 1000),
+        truncated=truncated,
+        timed_out=timed_out,
+    )
