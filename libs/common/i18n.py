@@ -64,6 +64,92 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "请求体超过 {max_bytes} 字节上限",
         "en": "The request body exceeds the limit of {max_bytes} bytes",
     },
+    # Inventory: clusters, nodes and metric queries.
+    "invalid_hostname": {
+        "zh": "主机名不符合 RFC 1123:由字母、数字和连字符组成的点分标签,每段 1-63 个字符,总长不超过 253",
+        "en": "Invalid host name: use dot-separated labels of 1-63 letters, digits and inner hyphens (RFC 1123)",
+    },
+    "invalid_ip_address": {"zh": "IP 地址格式不正确", "en": "Invalid IP address"},
+    "unusable_ip_address": {
+        "zh": "该地址不能作为节点地址(未指定、组播、保留或链路本地地址)",
+        "en": "This address cannot be a node address: it is unspecified, multicast, reserved or link-local",
+    },
+    "invalid_ssh_user": {
+        "zh": "SSH 用户名须以小写字母或下划线开头,只含小写字母、数字、下划线和连字符,最长 32 个字符",
+        "en": "SSH user must start with a lower-case letter or _, use only a-z, 0-9, _ and -, and be at most 32 long",
+    },
+    "invalid_log_dir": {
+        "zh": "日志目录须为绝对路径,不能包含 ..、空白、引号或 shell 特殊字符",
+        "en": "A log directory must be an absolute path without '..', whitespace, quotes or shell metacharacters",
+    },
+    "invalid_node_role": {
+        "zh": "节点角色须为小写字母开头的短名称,如 namenode、datanode",
+        "en": "A node role must be a short lower-case name such as namenode or datanode",
+    },
+    "invalid_private_key": {
+        "zh": "私钥须为 PEM 或 OpenSSH 格式文本(以 -----BEGIN ... PRIVATE KEY----- 开头)",
+        "en": "The private key must be PEM or OpenSSH text starting with -----BEGIN ... PRIVATE KEY-----",
+    },
+    "invalid_ssh_password": {
+        "zh": "SSH 密码不能为空,也不能包含 NUL 字符",
+        "en": "SSH password must not be empty or contain NUL",
+    },
+    "invalid_known_host_key": {
+        "zh": "主机公钥须为一行 known_hosts 记录或公钥,如 ssh-ed25519 AAAA...",
+        "en": "The host key must be one known_hosts line or public key, such as ssh-ed25519 AAAA...",
+    },
+    "invalid_characters": {"zh": "包含不允许的控制字符", "en": "Contains control characters that are not allowed"},
+    "invalid_cluster_name": {
+        "zh": "集群名称不能为空,也不能包含换行或控制字符",
+        "en": "Cluster name must not be empty or contain line breaks or control characters",
+    },
+    "too_long": {"zh": "长度不能超过 {limit}", "en": "Must be at most {limit} characters long"},
+    "too_short": {"zh": "长度不能少于 {limit}", "en": "Must be at least {limit} characters long"},
+    "too_many_items": {"zh": "最多 {limit} 项", "en": "At most {limit} items are allowed"},
+    "too_few_items": {"zh": "至少需要 {limit} 项", "en": "At least {limit} items are required"},
+    "value_too_small": {"zh": "不能小于 {bound}", "en": "Must be at least {bound}"},
+    "value_too_large": {"zh": "不能大于 {bound}", "en": "Must be at most {bound}"},
+    "invalid_choice": {"zh": "取值须为以下之一:{choices}", "en": "Must be one of: {choices}"},
+    "invalid_type": {"zh": "数据类型不正确", "en": "Wrong data type"},
+    "ssh_credentials_required": {
+        "zh": "请提供 ssh_password 或 ssh_private_key",
+        "en": "Give ssh_password or ssh_private_key",
+    },
+    "ssh_credentials_conflict": {
+        "zh": "ssh_password 与 ssh_private_key 只能提供一个",
+        "en": "Give either ssh_password or ssh_private_key, not both",
+    },
+    "duplicate_hostname": {"zh": "请求中主机名重复", "en": "This host name appears more than once in the request"},
+    "cluster_name_taken": {"zh": "集群名称已存在", "en": "A cluster with this name already exists"},
+    "cluster_exists": {
+        "zh": "该 UUID 的集群已存在(已删除的集群也保留其 UUID)",
+        "en": "A cluster with this UUID already exists (deleted clusters keep their UUID)",
+    },
+    "node_name_taken": {"zh": "该集群中已有同名节点", "en": "The cluster already has a node with this name"},
+    "collector_unavailable": {
+        "zh": "采集服务暂不可用,操作未执行,请稍后重试",
+        "en": "The collector service is unavailable, so nothing was changed; try again later",
+    },
+    "collector_rejected": {
+        "zh": "采集服务拒绝了该节点:{reason}",
+        "en": "The collector rejected this node: {reason}",
+    },
+    "too_many_buckets": {
+        "zh": "bucket 不能大于 window,且 window/bucket 不能超过 {limit}",
+        "en": "bucket must not exceed window, and window/bucket must be at most {limit}",
+    },
+    "invalid_timezone": {
+        "zh": "未知的时区名称,请使用如 Asia/Shanghai 的名称",
+        "en": "Unknown time zone; use a name such as Asia/Shanghai",
+    },
+    "no_master_node": {
+        "zh": "集群没有已注册的主节点,无法发现工作节点",
+        "en": "The cluster has no registered master node to discover workers from",
+    },
+    "ambiguous_node": {
+        "zh": "多个集群中有同名节点,请指定 cluster",
+        "en": "Several of your clusters have a node with this name; give the cluster",
+    },
 }
 
 
