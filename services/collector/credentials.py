@@ -18,7 +18,9 @@ class NodeSecret:
     private_key: str | None = None
 
     def __repr__(self) -> str:  # keeps secrets out of logs and tracebacks
-        return f"NodeSecret(password={'***' if self.password else None}, private_key={'***' if self.private_key else None})"
+        password = "***" if self.password else None
+        private_key = "***" if self.private_key else None
+        return f"NodeSecret(password={password}, private_key={private_key})"
 
 
 class SecretBox:

@@ -138,21 +138,15 @@ class SshPool:
         """Add a node or replace its settings; a changed address, user or secret drops the connection."""
         entry = self._entries.get(target.node_uuid)
         if entry is not None:
-            unchanged = (
-                entry.target == target and entry.secret == secret and entry.known_host_key == known_host_key
+            same_login = (
+                (entry.target.address, entry.target.port, entry.target.user)
+                == (target.address, target.port, target.user)
+                and entry.secret == secret
+                and entry.known_host_key == known_host_key
             )
-            if unchanged:
+            if same_login:
+                entry.target = target
                 return
-            if entry.target.log_dirs != target.log_dirs and entry.secret == secret:
-                connection_fields_same = (
-                    entry.target.address == target.address
-                    and entry.target.port == target.port
-                    and entry.target.user == target.user
-                    and entry.known_host_key == known_host_key
-                )
-                if connection_fields_same:
-                    entry.target = target
-                    return
             self._close_entry(entry)
 
         self._entries[target.node_uuid] = _NodeEntry(
@@ -219,9 +213,7 @@ class SshPool:
                     return await _execute(connection, command, timeout, max_output)
                 except (asyncssh.ChannelOpenError, asyncssh.ConnectionLost, asyncssh.DisconnectError, OSError) as error:
                     SSH_ERRORS.labels("channel").inc()
-                    logger.warning(
-                        "ssh channel failed node=%s attempt=%d error=%s", entry.target.name, attempt, error
-                    )
+                    logger.warning("ssh channel failed node=%s attempt=%d error=%s", entry.target.name, attempt, error)
                     self._drop_connection(entry, connection)
                     if attempt == 2:
                         raise NodeUnreachable(entry.target, f"channel failed: {error}") from error
@@ -305,7 +297,8 @@ class SshPool:
 
             entry.connection, entry.client, entry.sftp = connection, client, None
             entry.failures, entry.retry_at, entry.last_error = 0, 0.0, None
-            logger.info("ssh connected node=%s address=%s:%d", entry.target.name, entry.target.address, entry.target.port)
+            target = entry.target
+            logger.info("ssh connected node=%s address=%s:%d", target.name, target.address, target.port)
             await self._set_reachable(entry, True, None)
             return connection
 
@@ -336,7 +329,7 @@ class SshPool:
                 ),
                 timeout=self.settings.connect_timeout,
             )
-        except (TimeoutError, asyncio.TimeoutError) as error:
+        except TimeoutError as error:
             SSH_ERRORS.labels("timeout").inc()
             raise NodeUnreachable(target, "connect timed out") from error
         except asyncssh.PermissionDenied as error:
@@ -440,7 +433,7 @@ async def _execute(
             asyncio.gather(pump(process.stdout, stdout), pump(process.stderr, stderr), process.wait_closed()),
             timeout=timeout,
         )
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         timed_out = True
         SSH_ERRORS.labels("timeout").inc()
         process.close()

@@ -29,6 +29,4 @@ PUBLISH_LATENCY = Histogram(
     "Seconds from a batch's publish to its JetStream acknowledgement.",
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-METRIC_SAMPLES = Counter(
-    "hfd_collector_metric_samples_total", "Metric samples taken, by outcome.", ["outcome"]
-)
+METRIC_SAMPLES = Counter("hfd_collector_metric_samples_total", "Metric samples taken, by outcome.", ["outcome"])
