@@ -57,6 +57,12 @@ _ISO_TIME = (
     r"(?P<zone>Z|[+-]\d{2}:?\d{2})?"
 )
 
+# The common Hadoop layout (millisecond time, no zone), matched without named groups for speed.
+_FAST_ISO_RE = re.compile(
+    r"(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d),(\d{3}) (TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL) +"
+    r"(?:\[(.*?)\] +)?([A-Za-z_$][\w$.\-]*)(?::(?:\s|$)|\s+-\s)(.*)",
+    re.S,
+)
 _ISO_RE = re.compile(rf"{_ISO_TIME}\s+{_LEVEL}\s+{_THREAD}{_LOGGER}(?::(?:\s|$)|\s+-\s)(?P<message>.*)", re.S)
 _ZOOKEEPER_RE = re.compile(rf"{_ISO_TIME}\s+-\s+{_LEVEL}\s+\[(?P<thread>.*)\]\s+-\s(?P<message>.*)", re.S)
 _ISO_LOOSE_RE = re.compile(rf"{_ISO_TIME}\s+{_LEVEL}\s+(?P<message>.*)", re.S)
@@ -89,6 +95,31 @@ def _iso_timestamp(match: re.Match[str]) -> datetime | None:
         )
     except ValueError:
         return None
+
+
+# Most records of a busy daemon share their second with the record before, so the
+# timestamp of each second is built once and milliseconds are added to it.
+_SECOND_CACHE: dict[str, datetime | None] = {}
+_SECOND_CACHE_MAX = 4096
+_MILLISECONDS = [timedelta(milliseconds=ms) for ms in range(1000)]
+_MISSING = object()
+
+
+def _utc_second(text: str) -> datetime | None:
+    cached = _SECOND_CACHE.get(text, _MISSING)
+    if cached is not _MISSING:
+        return cached  # type: ignore[return-value]
+    try:
+        value: datetime | None = datetime(
+            int(text[0:4]), int(text[5:7]), int(text[8:10]),
+            int(text[11:13]), int(text[14:16]), int(text[17:19]), tzinfo=UTC,
+        )
+    except ValueError:
+        value = None
+    if len(_SECOND_CACHE) >= _SECOND_CACHE_MAX:
+        _SECOND_CACHE.clear()
+    _SECOND_CACHE[text] = value
+    return value
 
 
 def _two_digit_year_timestamp(year: str, month: str, day: str, hms: str) -> datetime | None:
@@ -139,6 +170,13 @@ def parse_header(line: str) -> LogHeader | None:
 
 
 def _parse_iso_header(line: str) -> LogHeader | None:
+    fast = _FAST_ISO_RE.match(line)
+    if fast:
+        second, millis, level, thread, logger_name, message = fast.groups()
+        base = _utc_second(second)
+        timestamp = base + _MILLISECONDS[int(millis)] if base is not None else None
+        return LogHeader(timestamp, "WARN" if level == "WARNING" else level, logger_name, thread, message)
+
     match = _ISO_RE.match(line)
     if match:
         return LogHeader(
@@ -178,11 +216,13 @@ def iter_records(lines: Iterable[str], source: str, first_line: int = 1) -> Iter
             continue
 
         if parts:
-            yield LogRecord(header, "\n".join(parts), start, number - 1, source)
+            text = parts[0] if len(parts) == 1 else "\n".join(parts)
+            yield LogRecord(header, text, start, number - 1, source)
         header, parts, start = parsed, [line], number
 
     if parts:
-        yield LogRecord(header, "\n".join(parts), start, number, source)
+        text = parts[0] if len(parts) == 1 else "\n".join(parts)
+        yield LogRecord(header, text, start, number, source)
 
 
 _DAEMONS = (

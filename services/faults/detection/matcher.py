@@ -1,0 +1,136 @@
+"""Catalog signature matching on log records.
+
+Every record costs one scan of a trie-shaped regex built from the literals that the
+catalog's patterns require (see ``literals.py``); a record without any of them, which is
+most INFO records, is done after that scan. For the rest, only the patterns whose literals
+were found run, then each kind's exclude patterns and levels filter the matches. Matches
+come back ordered from the most specific kind (highest priority) to the least.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from libs.common.catalog import Catalog, FaultKind, PatternSpec
+from services.faults.detection.literals import overlap_closure, required_literals, trie_regex
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureMatch:
+    """One catalog pattern that matched a record."""
+
+    kind: FaultKind
+    pattern: PatternSpec
+    pattern_id: int
+
+
+@dataclass(slots=True)
+class _CompiledPattern:
+    pattern_id: int
+    kind: FaultKind
+    spec: PatternSpec
+    regex: re.Pattern[str]
+
+
+class Matcher:
+    """Matches record texts against every pattern of a catalog."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._patterns: list[_CompiledPattern] = []
+        self._excludes: dict[str, re.Pattern[str]] = {}
+        self._levels: dict[str, frozenset[str]] = {}
+        self._order: dict[str, int] = {}
+
+        literal_patterns: dict[str, list[int]] = {}
+        self._always: list[int] = []
+
+        for order, kind in enumerate(catalog):
+            self._order[kind.kind] = order
+            if kind.exclude_patterns:
+                self._excludes[kind.kind] = re.compile("|".join(f"(?:{p})" for p in kind.exclude_patterns))
+            if kind.levels:
+                self._levels[kind.kind] = frozenset(kind.levels)
+
+            for spec in kind.patterns:
+                pattern_id = len(self._patterns)
+                self._patterns.append(_CompiledPattern(pattern_id, kind, spec, re.compile(spec.regex)))
+                literals = required_literals(spec.regex)
+                if literals is None:
+                    self._always.append(pattern_id)
+                    logger.warning(
+                        "pattern %r of kind %s has no required literal; it runs on every record",
+                        spec.regex, kind.kind,
+                    )
+                    continue
+                for literal in literals:
+                    literal_patterns.setdefault(literal, []).append(pattern_id)
+
+        words = sorted(literal_patterns)
+        self._prefilter = trie_regex(words)
+        closure = overlap_closure(words)
+        self._candidates: dict[str, tuple[int, ...]] = {
+            word: tuple(sorted({pid for hidden in closure[word] for pid in literal_patterns[hidden]}))
+            for word in words
+        }
+        logger.debug("matcher compiled %d patterns, %d literals", len(self._patterns), len(words))
+
+    @property
+    def pattern_count(self) -> int:
+        """Number of compiled catalog patterns."""
+        return len(self._patterns)
+
+    def candidates(self, text: str) -> set[int]:
+        """Return the ids of the patterns that may match ``text`` (cheap screening only)."""
+        found = self._prefilter.findall(text)
+        if not found and not self._always:
+            return set()
+        ids: set[int] = set(self._always)
+        for word in set(found):
+            ids.update(self._candidates[word])
+        return ids
+
+    def match(self, text: str, level: str | None = None) -> list[SignatureMatch]:
+        """Return the patterns that match ``text``, one per kind, most specific kind first."""
+        ids = self.candidates(text)
+        if not ids:
+            return []
+
+        by_kind: dict[str, SignatureMatch] = {}
+        for pattern_id in sorted(ids):
+            compiled = self._patterns[pattern_id]
+            name = compiled.kind.kind
+            if name in by_kind or not compiled.regex.search(text):
+                continue
+            by_kind[name] = SignatureMatch(compiled.kind, compiled.spec, pattern_id)
+
+        matches = [m for m in by_kind.values() if self._allowed(m.kind, text, level)]
+        matches.sort(key=lambda m: (-m.kind.priority, self._order[m.kind.kind]))
+        return matches
+
+    def match_all_patterns(self, text: str, level: str | None = None) -> list[SignatureMatch]:
+        """Return every matching pattern, including several of one kind (for repeat counting)."""
+        ids = self.candidates(text)
+        matches = [
+            SignatureMatch(self._patterns[pid].kind, self._patterns[pid].spec, pid)
+            for pid in sorted(ids)
+            if self._patterns[pid].regex.search(text)
+        ]
+        matches = [m for m in matches if self._allowed(m.kind, text, level)]
+        matches.sort(key=lambda m: (-m.kind.priority, self._order[m.kind.kind], m.pattern_id))
+        return matches
+
+    def _allowed(self, kind: FaultKind, text: str, level: str | None) -> bool:
+        levels = self._levels.get(kind.kind)
+        if levels is not None and level is not None and level not in levels:
+            return False
+        exclude = self._excludes.get(kind.kind)
+        return exclude is None or exclude.search(text) is None
+
+    def excluded(self, kind_name: str, text: str) -> bool:
+        """Return True when ``text`` matches an exclude pattern of the kind ``kind_name``."""
+        exclude = self._excludes.get(kind_name)
+        return exclude is not None and exclude.search(text) is not None
