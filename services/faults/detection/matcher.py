@@ -1,8 +1,9 @@
 """Catalog signature matching on log records.
 
-Every record costs one scan of a trie-shaped regex built from the literals that the
-catalog's patterns require (see ``literals.py``); a record without any of them, which is
-most INFO records, is done after that scan. For the rest, only the patterns whose literals
+Every record costs one Aho-Corasick scan (the ``ahocorasick-rs`` package, or a trie-shaped
+regex when it is not installed) for the literals that the catalog's patterns require (see
+``literals.py``). A record without any of them, which is most INFO records, is done after
+that scan. For the rest, only the patterns whose literals
 were found run, then each kind's exclude patterns and levels filter the matches. Matches
 come back ordered from the most specific kind (highest priority) to the least.
 """
@@ -11,10 +12,16 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from libs.common.catalog import Catalog, FaultKind, PatternSpec
 from services.faults.detection.literals import overlap_closure, required_literals, trie_regex
+
+try:
+    import ahocorasick_rs
+except ImportError:  # pragma: no cover - the package is a declared dependency
+    ahocorasick_rs = None
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +46,8 @@ class _CompiledPattern:
 class Matcher:
     """Matches record texts against every pattern of a catalog."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, *, extra_literals: tuple[str, ...] = ()) -> None:
+        """Compile ``catalog``; ``extra_literals`` are reported by :meth:`find_literals` for the caller's rules."""
         self._patterns: list[_CompiledPattern] = []
         self._excludes: dict[str, re.Pattern[str]] = {}
         self._levels: dict[str, frozenset[str]] = {}
@@ -69,27 +77,46 @@ class Matcher:
                 for literal in literals:
                     literal_patterns.setdefault(literal, []).append(pattern_id)
 
+        for literal in extra_literals:
+            literal_patterns.setdefault(literal, [])
         words = sorted(literal_patterns)
-        self._prefilter = trie_regex(words)
-        closure = overlap_closure(words)
-        self._candidates: dict[str, tuple[int, ...]] = {
-            word: tuple(sorted({pid for hidden in closure[word] for pid in literal_patterns[hidden]}))
-            for word in words
-        }
+        self._candidates: dict[str, tuple[int, ...]] = {word: tuple(literal_patterns[word]) for word in words}
+
+        if ahocorasick_rs is not None:
+            automaton = ahocorasick_rs.AhoCorasick(words)
+            self._scan = lambda text: automaton.find_matches_as_strings(text, overlapping=True)
+        else:
+            self._scan = self._trie_scanner(words)
         logger.debug("matcher compiled %d patterns, %d literals", len(self._patterns), len(words))
+
+    @staticmethod
+    def _trie_scanner(words: list[str]) -> Callable[[str], list[str]]:
+        # A regex scan finds non-overlapping matches only, so each found literal also
+        # stands for the literals it could hide (see overlap_closure).
+        trie = trie_regex(words)
+        closure = overlap_closure(words)
+
+        def scan(text: str) -> list[str]:
+            return [hidden for word in set(trie.findall(text)) for hidden in closure[word]]
+
+        return scan
 
     @property
     def pattern_count(self) -> int:
         """Number of compiled catalog patterns."""
         return len(self._patterns)
 
-    def candidates(self, text: str) -> set[int]:
-        """Return the ids of the patterns that may match ``text`` (cheap screening only)."""
-        found = self._prefilter.findall(text)
+    def find_literals(self, text: str) -> list[str]:
+        """Return the required literals (and extra literals) that occur in ``text``; cheap."""
+        return self._scan(text)
+
+    def candidates(self, text: str, literals: list[str] | None = None) -> set[int]:
+        """Return the ids of the patterns that may match ``text``, given the literals found in it."""
+        found = self._scan(text) if literals is None else literals
         if not found and not self._always:
             return set()
         ids: set[int] = set(self._always)
-        for word in set(found):
+        for word in found:
             ids.update(self._candidates[word])
         return ids
 
@@ -111,9 +138,16 @@ class Matcher:
         matches.sort(key=lambda m: (-m.kind.priority, self._order[m.kind.kind]))
         return matches
 
-    def match_all_patterns(self, text: str, level: str | None = None) -> list[SignatureMatch]:
-        """Return every matching pattern, including several of one kind (for repeat counting)."""
-        ids = self.candidates(text)
+    def match_all_patterns(
+        self, text: str, level: str | None = None, literals: list[str] | None = None
+    ) -> list[SignatureMatch]:
+        """Return every matching pattern, several per kind if so, most specific kind first.
+
+        ``literals`` is the output of :meth:`find_literals` for ``text`` when the caller has it.
+        """
+        ids = self.candidates(text, literals)
+        if not ids:
+            return []
         matches = [
             SignatureMatch(self._patterns[pid].kind, self._patterns[pid].spec, pid)
             for pid in sorted(ids)
