@@ -85,6 +85,10 @@ def load_catalog(extra_dir: Path | None = None) -> Catalog:
     missing = sorted(REQUIRED_KINDS - catalog.kinds.keys())
     if missing:
         raise CatalogError(f"catalog lacks the required kinds {missing}")
+    for kind in catalog:
+        unknown = sorted(set(kind.also_report) - catalog.kinds.keys())
+        if unknown:
+            raise CatalogError(f"kind {kind.kind!r}: field also_report names kinds not in the catalog: {unknown}")
     return catalog
 
 

@@ -125,7 +125,9 @@ class FaultKind(_Signatures):
 
     ``patterns`` are regular expressions searched in the whole record text (header line and
     stack trace). A plain string is a pattern with ``min_count`` 1. ``levels``, when set,
-    limits the patterns to records of those log levels.
+    limits the patterns to records of those log levels. ``also_report`` names kinds that are
+    reported beside this one when they match the same record, because this kind is their
+    cause (an unresolvable NameNode host also makes the NameNode unreachable).
     """
 
     kind: Annotated[str, StringConstraints(pattern=KIND_NAME_PATTERN)]
@@ -135,6 +137,7 @@ class FaultKind(_Signatures):
     title: LocalizedText
     description: LocalizedText
     levels: list[Level] | None = None
+    also_report: list[Annotated[str, StringConstraints(pattern=KIND_NAME_PATTERN)]] = Field(default_factory=list)
     max_evidence: int = Field(default=5, ge=1, le=100)
     playbook: Playbook
 
