@@ -1,0 +1,45 @@
+"""Settings of the HTTP gateway, read from ``HFD_GATEWAY_*`` environment variables."""
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+API_PREFIX = "/api/v1"
+BACKEND_SERVICES = ("auth", "inventory", "collector", "faults", "ai")
+
+
+class GatewaySettings(BaseSettings):
+    """Timeouts, size limits, login rate limits and the services that ``/health`` checks."""
+
+    model_config = SettingsConfigDict(env_prefix="HFD_GATEWAY_", extra="ignore")
+
+    rpc_timeout_seconds: float = Field(default=10.0, gt=0, description="Wait for a service reply before 503.")
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Larger request bodies get 413.")
+    health_services: list[str] = Field(default=list(BACKEND_SERVICES), description="Services that /health pings.")
+    health_timeout_seconds: float = Field(default=1.0, gt=0, description="Wait per service ping in /health.")
+    health_cache_seconds: float = Field(default=1.0, ge=0, description="Reuse a /health result this long.")
+
+    login_failures_per_username: int = Field(default=5, ge=1, description="Failed logins allowed per window.")
+    login_username_window_seconds: int = Field(default=300, ge=1)
+    login_attempts_per_address: int = Field(default=20, ge=1, description="Logins allowed per client address.")
+    login_address_window_seconds: int = Field(default=60, ge=1)
+    registrations_per_address: int = Field(default=10, ge=1, description="Registrations allowed per address.")
+    registration_window_seconds: int = Field(default=3600, ge=1)
+    rate_limit_max_keys: int = Field(default=100_000, ge=100, description="Usernames and addresses tracked.")
+
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="Comma-separated proxy addresses whose X-Forwarded-For is trusted; empty trusts none.",
+    )
+    token_leeway_seconds: int = Field(default=5, ge=0, le=300, description="Clock skew allowed on 'exp' and 'iat'.")
+    audit_queue_size: int = Field(default=10_000, ge=10, description="Audit events waiting to be published.")
+    audit_publish_timeout_seconds: float = Field(default=2.0, gt=0)
+    audit_publish_attempts: int = Field(default=3, ge=1)
+    workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes.")
+
+
+@lru_cache
+def get_gateway_settings() -> GatewaySettings:
+    """Return the process-wide gateway settings."""
+    return GatewaySettings()

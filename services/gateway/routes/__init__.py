@@ -1,0 +1,13 @@
+"""The gateway's routers, all mounted under ``/api/v1``; add a domain with one line here.
+
+See ``services.gateway.forward`` for how a route module is written.
+"""
+
+from services.gateway.routes import audit, auth, health, users
+
+ROUTERS = [
+    health.router,
+    auth.router,
+    users.router,
+    audit.router,
+]
