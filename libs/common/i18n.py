@@ -99,9 +99,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The host key must be one known_hosts line or public key, such as ssh-ed25519 AAAA...",
     },
     "invalid_characters": {"zh": "包含不允许的控制字符", "en": "Contains control characters that are not allowed"},
-    "invalid_cluster_name": {
-        "zh": "集群名称不能为空,也不能包含换行或控制字符",
-        "en": "Cluster name must not be empty or contain line breaks or control characters",
+    "invalid_single_line": {
+        "zh": "不能为空,也不能包含换行、制表符或控制字符",
+        "en": "Must not be empty or contain line breaks, tabs or control characters",
     },
     "too_long": {"zh": "长度不能超过 {limit}", "en": "Must be at most {limit} characters long"},
     "too_short": {"zh": "长度不能少于 {limit}", "en": "Must be at least {limit} characters long"},
@@ -149,6 +149,19 @@ MESSAGES: dict[str, dict[str, str]] = {
     "ambiguous_node": {
         "zh": "多个集群中有同名节点,请指定 cluster",
         "en": "Several of your clusters have a node with this name; give the cluster",
+    },
+    # Collector: log collectors and metric sampling.
+    "invalid_interval": {
+        "zh": "采集间隔须为 1 到 3600 之间的整数秒",
+        "en": "The interval must be a whole number of seconds from 1 to 3600",
+    },
+    "invalid_log_type": {
+        "zh": "日志类型须为 1-64 个小写字母、数字或下划线,如 namenode",
+        "en": "A log type is 1-64 lower-case letters, digits or underscores, such as namenode",
+    },
+    "node_not_collected": {
+        "zh": "采集服务尚未登记该节点,请重新保存节点的 SSH 信息",
+        "en": "The collector has no SSH details for this node yet; save the node again",
     },
 }
 
