@@ -1,0 +1,140 @@
+"""Gathering what a diagnosis starts from: the incident, recent logs, metrics, related incidents.
+
+Each source is optional: when one fails (a service down, a node unreachable), the context
+records a note and the diagnosis goes on with what it has.
+"""
+
+import logging
+from typing import Any
+
+from libs.common.errors import ServiceError
+from libs.common.rpc import Principal
+from services.ai.config import AiSettings
+from services.ai.diagnosis.base import DiagnosisContext, IncidentInfo, Localized, NodeRef
+from services.ai.playbook import find_kind
+from services.ai.upstream import Upstream
+
+logger = logging.getLogger(__name__)
+
+MAX_RELATED = 10
+_RELATED_FIELDS = ("id", "incident_id", "kind", "type", "node", "status", "severity", "level", "count", "last_seen")
+
+
+def _evidence_lines(raw: Any) -> list[str]:
+    lines = []
+    for item in raw or []:
+        if isinstance(item, str):
+            lines.append(item)
+        elif isinstance(item, dict):
+            lines.append(str(item.get("text") or item.get("line") or item.get("message") or ""))
+    return [line for line in lines if line]
+
+
+def incident_from_reply(body: dict[str, Any]) -> IncidentInfo:
+    """Map the faults service's incident body onto ``IncidentInfo``, accepting its field aliases."""
+    return IncidentInfo(
+        incident_id=str(body.get("incident_id") or body.get("id")),
+        cluster=str(body.get("cluster") or body.get("cluster_uuid") or ""),
+        node=str(body.get("node") or body.get("node_host") or ""),
+        kind=str(body.get("kind") or body.get("type") or "unknown_error"),
+        severity=str(body.get("severity") or body.get("level") or "error"),
+        status=str(body.get("status") or "active"),
+        title_zh=str(body.get("title_zh") or body.get("title") or ""),
+        title_en=str(body.get("title_en") or body.get("title") or ""),
+        count=int(body.get("count") or 1),
+        first_seen=body.get("first_seen") or body.get("created"),
+        last_seen=body.get("last_seen"),
+        evidence=_evidence_lines(body.get("evidence")),
+        source_files=[str(name) for name in body.get("source_files") or []],
+    )
+
+
+def node_from_reply(body: dict[str, Any]) -> NodeRef:
+    return NodeRef(
+        node_uuid=str(body["node_uuid"]),
+        name=str(body.get("name", "")),
+        cluster_uuid=str(body.get("cluster_uuid", "")),
+        cluster_name=str(body.get("cluster_name", "")),
+        address=body.get("address"),
+        log_dirs=list(body.get("log_dirs") or []),
+    )
+
+
+class ContextBuilder:
+    """Builds diagnosis contexts through the other services' internal operations."""
+
+    def __init__(self, upstream: Upstream, settings: AiSettings) -> None:
+        self.upstream = upstream
+        self.settings = settings
+
+    async def for_incident(self, incident: IncidentInfo, principal: Principal | None) -> DiagnosisContext:
+        """Complete the context of a known incident with its node, logs, metrics and related incidents."""
+        context = DiagnosisContext(cluster=incident.cluster, incident=incident, principal=principal)
+        context.node = await self._node(context, incident.node, incident.cluster)
+        await self._add_logs(context)
+        await self._add_metrics(context)
+        await self._add_related(context)
+        return context
+
+    async def load_incident(self, incident_id: str, principal: Principal | None) -> IncidentInfo:
+        return incident_from_reply(await self.upstream.get_incident(principal, incident_id))
+
+    async def _node(self, context: DiagnosisContext, name: str, cluster: str | None) -> NodeRef | None:
+        if not name:
+            return None
+        try:
+            return node_from_reply(await self.upstream.resolve_node(context.principal, name, cluster))
+        except ServiceError as error:
+            self._note(context, "节点信息", "node details", error)
+            return None
+
+    async def _add_logs(self, context: DiagnosisContext) -> None:
+        if context.node is None or self.settings.context_log_lines == 0:
+            return
+        source = context.incident.source_files[0] if context.incident and context.incident.source_files else None
+        log_type = find_kind(context.kind).daemons[0]
+        if source is None and (log_type in {"any", "client"} or not log_type.isalpha()):
+            return
+        try:
+            context.recent_logs = await self.upstream.tail_log(
+                context.principal,
+                context.node.node_uuid,
+                lines=self.settings.context_log_lines,
+                path=source,
+                log_type=None if source else log_type,
+                timeout=self.settings.tool_timeout_seconds,
+            )
+        except ServiceError as error:
+            self._note(context, "节点最近日志", "recent log records", error)
+
+    async def _add_metrics(self, context: DiagnosisContext) -> None:
+        if context.node is None:
+            return
+        try:
+            nodes = await self.upstream.list_nodes(context.principal, context.node.cluster_uuid)
+        except ServiceError as error:
+            self._note(context, "最新指标", "latest metrics", error)
+            return
+        for node in nodes:
+            if node.get("node_uuid") == context.node.node_uuid or node.get("name") == context.node.name:
+                keys = ("status", "cpu_percent", "memory_percent", "disk_percent", "last_heartbeat")
+                context.metrics = {key: node.get(key) for key in keys if key in node}
+
+    async def _add_related(self, context: DiagnosisContext) -> None:
+        try:
+            items = await self.upstream.list_incidents(context.principal, cluster=context.cluster, state="open")
+        except ServiceError as error:
+            self._note(context, "相关故障", "related incidents", error)
+            return
+        own_id = context.incident.incident_id if context.incident else None
+        related = [item for item in items if str(item.get("incident_id") or item.get("id")) != own_id]
+        context.related_incidents = [
+            {key: item[key] for key in _RELATED_FIELDS if key in item} for item in related[:MAX_RELATED]
+        ]
+
+    @staticmethod
+    def _note(context: DiagnosisContext, what_zh: str, what_en: str, error: ServiceError) -> None:
+        logger.info("context source failed cluster=%s what=%s code=%s", context.cluster, what_en, error.code)
+        context.notes.append(
+            Localized(zh=f"未能获取{what_zh}（{error.code}）", en=f"Could not read the {what_en} ({error.code})")
+        )

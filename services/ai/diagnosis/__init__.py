@@ -1,0 +1,1 @@
+"""Diagnosers: the Claude tool loop and the offline playbook diagnoser, behind one interface."""

@@ -1,0 +1,143 @@
+"""The Claude diagnoser: the model investigates with read-only tools and answers in JSON."""
+
+import json
+import logging
+import re
+from typing import Any
+
+from anthropic import AsyncAnthropic
+from pydantic import BaseModel, Field, ValidationError
+
+from services.ai.config import AiSettings
+from services.ai.diagnosis.base import (
+    Diagnosis,
+    DiagnosisContext,
+    DiagnosisStep,
+    Language,
+    Localized,
+    ProposedAction,
+)
+from services.ai.diagnosis.llm import LlmUnavailable, ToolLoop
+from services.ai.diagnosis.prompts import DIAGNOSIS_SYSTEM, render_context
+from services.ai.diagnosis.tools import ToolBox
+from services.ai.playbook import find_kind, playbook_actions, to_proposal
+from services.ai.repairs.actions import build_action
+from services.ai.upstream import Upstream
+
+logger = logging.getLogger(__name__)
+
+_JSON_OBJECT_RE = re.compile(r"\{.*\}", re.DOTALL)
+
+
+class _Text(BaseModel):
+    zh: str = Field(min_length=1, max_length=6000)
+    en: str = Field(min_length=1, max_length=6000)
+
+
+class _Choice(BaseModel):
+    action_id: str = Field(max_length=100)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelAnswer(BaseModel):
+    """The JSON object the system prompt asks the model for."""
+
+    summary: _Text
+    what_happened: _Text
+    why: _Text
+    what_to_do: _Text
+    evidence: list[str] = Field(default_factory=list, max_length=20)
+    proposed_actions: list[_Choice] = Field(default_factory=list, max_length=10)
+
+
+def parse_answer(text: str) -> ModelAnswer:
+    """Find the JSON object in the model's text and validate it; raise ValueError when absent or invalid."""
+    match = _JSON_OBJECT_RE.search(text)
+    if match is None:
+        raise ValueError("the answer contains no JSON object")
+    try:
+        return ModelAnswer.model_validate(json.loads(match.group(0)))
+    except (json.JSONDecodeError, ValidationError) as error:
+        raise ValueError(f"the answer's JSON is invalid: {error}") from None
+
+
+def choose_actions(
+    kind_name: str | None, choices: list[_Choice], lang: Language
+) -> tuple[list[ProposedAction], list[DiagnosisStep]]:
+    """Keep the model's choices that name a playbook action of the kind with matching parameters.
+
+    Returns the accepted proposals and one step per rejected choice, so the rejection shows.
+    """
+    kind = find_kind(kind_name)
+    allowed = playbook_actions(kind)
+    accepted: list[ProposedAction] = []
+    rejected: list[DiagnosisStep] = []
+    label = "拒绝的修复建议" if lang == "zh" else "Rejected proposal"
+
+    for choice in choices:
+        action = allowed.get(choice.action_id)
+        if action is None:
+            rejected.append(DiagnosisStep(action=label, content=choice.action_id, result="not in the playbook"))
+            continue
+        params = {**action.params, **choice.params}
+        try:
+            typed = build_action(action.action, params)
+        except (KeyError, ValidationError):
+            rejected.append(DiagnosisStep(action=label, content=choice.action_id, result="invalid parameters"))
+            continue
+        if typed.model_dump() != build_action(action.action, dict(action.params)).model_dump():
+            rejected.append(
+                DiagnosisStep(action=label, content=choice.action_id, result="parameters differ from the playbook")
+            )
+            continue
+        if all(existing.action_id != choice.action_id for existing in accepted):
+            accepted.append(to_proposal(action))
+    return accepted, rejected
+
+
+class ClaudeDiagnoser:
+    """Diagnoses through the Messages API with the read-only tools."""
+
+    name = "claude"
+
+    def __init__(self, client: AsyncAnthropic, settings: AiSettings, upstream: Upstream) -> None:
+        self.client = client
+        self.settings = settings
+        self.upstream = upstream
+
+    def _toolbox(self, context: DiagnosisContext) -> ToolBox:
+        return ToolBox(
+            self.upstream,
+            context.principal,
+            context.node.cluster_uuid if context.node else context.cluster,
+            output_limit=self.settings.tool_output_max_chars,
+            command_timeout=self.settings.tool_timeout_seconds,
+            fault_id=context.incident.incident_id if context.incident else None,
+        )
+
+    async def diagnose(self, context: DiagnosisContext, lang: Language, max_steps: int) -> Diagnosis:
+        kind = find_kind(context.kind)
+        loop = ToolLoop(self.client, self.settings, self._toolbox(context))
+        messages = [{"role": "user", "content": render_context(context, kind)}]
+        result = await loop.run(DIAGNOSIS_SYSTEM, messages, max_steps)
+
+        try:
+            answer = parse_answer(result.text)
+        except ValueError as error:
+            logger.warning("model answer rejected cluster=%s kind=%s error=%s", context.cluster, context.kind, error)
+            raise LlmUnavailable("invalid_answer", result.steps, result.tokens) from error
+
+        proposals, rejected = choose_actions(context.kind, answer.proposed_actions, lang)
+        evidence = answer.evidence or (context.incident.evidence[:5] if context.incident else [])
+        return Diagnosis(
+            kind=context.kind,
+            summary=Localized(**answer.summary.model_dump()),
+            what_happened=Localized(**answer.what_happened.model_dump()),
+            evidence=[line[:500] for line in evidence],
+            why=Localized(**answer.why.model_dump()),
+            what_to_do=Localized(**answer.what_to_do.model_dump()),
+            steps=[*result.steps, *rejected],
+            proposed_actions=proposals,
+            diagnoser="claude",
+            tokens_used=result.tokens,
+        )

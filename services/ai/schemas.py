@@ -1,0 +1,126 @@
+"""Request and response models of the AI service's endpoints."""
+
+import re
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NODE_NAME = r"^[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,252}[A-Za-z0-9])?$"
+CLUSTER_REF = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"
+SESSION_ID = r"^[A-Za-z0-9_-]{1,64}$"
+ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+class DiagnoseRepairRequest(BaseModel):
+    """Body of ``POST /ai/diagnose-repair``: what to diagnose and whether repairs may run."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    cluster: str | None = Field(default=None, pattern=CLUSTER_REF, description="Cluster uuid (or name).")
+    node: str | None = Field(default=None, pattern=NODE_NAME, description="Host name of the node.")
+    time_from: datetime | None = Field(default=None, alias="timeFrom", description="ISO start time.")
+    keywords: str | None = Field(default=None, max_length=200, description="Words the evidence should contain.")
+    auto: bool = Field(default=True, description="Allow repairs, as far as the cluster policy and the role allow.")
+    max_steps: int = Field(default=3, ge=1, le=6, alias="maxSteps", description="Model requests, 1 to 6.")
+
+    @field_validator("time_from")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+    @field_validator("keywords")
+    @classmethod
+    def _clean_keywords(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if _CONTROL_RE.search(value):
+            raise ValueError("keywords must not contain control characters")
+        return value.strip() or None
+
+
+class StepOut(BaseModel):
+    action: str
+    content: str
+    result: str
+
+
+class RepairOut(BaseModel):
+    success: bool
+    details: str
+
+
+class ProposedActionOut(BaseModel):
+    """A proposal of a diagnosis, with the repair record that tracks it."""
+
+    repairId: str | None
+    actionId: str
+    action: str
+    params: dict[str, Any]
+    safe: bool
+    title: str
+    status: str
+
+
+class DiagnoseRepairResponse(BaseModel):
+    """The contract's response, plus ``summary`` (client-compat) and the diagnosis ids."""
+
+    result: str
+    summary: str
+    steps: list[StepOut]
+    repair: RepairOut
+    diagnosisId: str
+    incidentId: str | None
+    diagnoser: str
+    proposedActions: list[ProposedActionOut]
+
+
+class ChatMessageIn(BaseModel):
+    role: Literal["system", "user", "assistant"]
+    content: str = Field(min_length=1, max_length=20_000)
+
+
+class ChatRequest(BaseModel):
+    """Body of ``POST /ai/chat``: the contract's ``messages``, or the web client's ``sessionId`` and ``message``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    messages: list[ChatMessageIn] | None = Field(default=None, max_length=100)
+    sessionId: str | None = Field(default=None, pattern=SESSION_ID)
+    message: str | None = Field(default=None, min_length=1, max_length=20_000)
+    stream: bool = False
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "ChatRequest":
+        if not self.message and not self.messages:
+            raise ValueError("give either messages or message")
+        if self.messages is not None and not any(item.role == "user" for item in self.messages):
+            raise ValueError("messages must contain at least one user message")
+        return self
+
+
+class HistoryQuery(BaseModel):
+    sessionId: str = Field(pattern=SESSION_ID)
+
+
+class IdParams(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(pattern=ID_PATTERN)
+
+
+class RepairsQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    cluster: str | None = Field(default=None, pattern=CLUSTER_REF)
+    status: Literal["pending", "running", "succeeded", "failed", "rejected", "skipped"] | None = None
+    limit: int = Field(default=100, ge=1, le=500)
+
+
+class RepairDecisionBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    reason: str | None = Field(default=None, max_length=500)
