@@ -163,6 +163,31 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "采集服务尚未登记该节点,请重新保存节点的 SSH 信息",
         "en": "The collector has no SSH details for this node yet; save the node again",
     },
+    # Faults: incidents and stored log records.
+    "invalid_fault_type": {
+        "zh": "故障类型须为故障目录中的类型(如 disk_full)或 manual",
+        "en": "type must be a fault kind of the catalog (such as disk_full) or manual",
+    },
+    "invalid_time": {
+        "zh": "时间须为 ISO 8601 格式,如 2025-12-18T00:00:00+00:00",
+        "en": "The time must be ISO 8601, such as 2025-12-18T00:00:00+00:00",
+    },
+    "nothing_to_update": {"zh": "请至少提供 status 或 title", "en": "Give status, title or both"},
+    "invalid_transition": {
+        "zh": "故障状态不能从 {old} 改为 {new}",
+        "en": "The fault status cannot change from {old} to {new}",
+    },
+    "fault_already_open": {
+        "zh": "该节点已有同类型的未解决故障,不能重新打开此故障",
+        "en": "The node already has an open fault of this kind, so this one cannot be reopened",
+    },
+    "fault_id_taken": {"zh": "该故障 ID 已存在", "en": "A fault with this id already exists"},
+    "unknown_cluster": {"zh": "集群不存在", "en": "No cluster has this uuid or name"},
+    "ambiguous_cluster": {
+        "zh": "多个集群同名,请改用集群 UUID",
+        "en": "Several clusters have this name; give the cluster uuid",
+    },
+    "unknown_node": {"zh": "该集群中没有此节点", "en": "The cluster has no node with this name"},
 }
 
 

@@ -3,11 +3,12 @@
 See ``services.gateway.forward`` for how a route module is written.
 """
 
-from services.gateway.routes import audit, auth, health, users
+from services.gateway.routes import audit, auth, faults, health, users
 
 ROUTERS = [
     health.router,
     auth.router,
     users.router,
     audit.router,
+    faults.router,
 ]

@@ -1,0 +1,115 @@
+"""The clusters a caller may see, asked from the inventory service once per request.
+
+Incidents and log records carry the cluster id that the collector put in its events (the
+cluster's uuid). Inventory's ``nodes.list_for_principal`` returns the caller's nodes with
+their cluster uuid and name, which gives both the allowed clusters and the names to show.
+"""
+
+import logging
+from dataclasses import dataclass, field
+
+from libs.common.errors import Forbidden, ServiceError, Unavailable
+from libs.common.rpc import Principal, RpcClient, RpcRequest
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class ClusterScope:
+    """The clusters visible to one principal, with cluster names and node names by cluster uuid.
+
+    ``unrestricted`` is True for admins and for internal callers without a principal.
+    """
+
+    unrestricted: bool
+    cluster_names: dict[str, str] = field(default_factory=dict)
+    nodes: dict[str, set[str]] = field(default_factory=dict)
+
+    def allows(self, cluster: str) -> bool:
+        return self.unrestricted or cluster in self.cluster_names
+
+    def visible_clusters(self) -> list[str] | None:
+        """Return the cluster ids a query must be limited to, or None for no limit."""
+        return None if self.unrestricted else sorted(self.cluster_names)
+
+    def resolve(self, value: str) -> list[str]:
+        """Return the cluster ids that ``value`` (a uuid or a name) stands for within this scope."""
+        if value in self.cluster_names:
+            return [value]
+        matches = [uuid for uuid, name in self.cluster_names.items() if name == value]
+        if matches or not self.unrestricted:
+            return matches
+        return [value]
+
+    def display_name(self, cluster: str) -> str:
+        return self.cluster_names.get(cluster, cluster)
+
+
+# NOTE: clusters that have no node yet are missing from nodes.list_for_principal, so a
+# non-admin caller cannot see faults reported by hand on such a cluster until it gets a node.
+async def scope_for(client: RpcClient, request: RpcRequest) -> ClusterScope:
+    """Ask inventory which clusters ``request.principal`` owns.
+
+    Admins get an unrestricted scope even when inventory does not answer (only the names
+    are then missing); other callers get ``Unavailable`` in that case, never a wider view.
+    """
+    principal = request.principal
+    unrestricted = principal is None or principal.is_admin
+    if principal is None:
+        return ClusterScope(unrestricted=True)
+
+    try:
+        body = await client.call_ok(
+            "inventory",
+            "nodes.list_for_principal",
+            RpcRequest(principal=principal, body={"cluster": None}, lang=request.lang, request_id=request.request_id),
+            timeout=5.0,
+        )
+    except Unavailable:
+        if unrestricted:
+            logger.warning("inventory unavailable; admin scope without cluster names request_id=%s",
+                           request.request_id)
+            return ClusterScope(unrestricted=True)
+        raise Unavailable() from None
+    except ServiceError as error:
+        logger.warning("inventory rejected the ownership query user=%s status=%d code=%s",
+                       principal.username, error.status_code, error.code)
+        if unrestricted:
+            return ClusterScope(unrestricted=True)
+        raise Forbidden() from None
+
+    return _scope_from_nodes(unrestricted, body.get("nodes", []) if isinstance(body, dict) else [])
+
+
+def _scope_from_nodes(unrestricted: bool, nodes: list) -> ClusterScope:
+    scope = ClusterScope(unrestricted=unrestricted)
+    for node in nodes:
+        if not isinstance(node, dict) or not node.get("cluster_uuid"):
+            continue
+        cluster = str(node["cluster_uuid"])
+        scope.cluster_names[cluster] = str(node.get("cluster_name") or cluster)
+        scope.nodes.setdefault(cluster, set()).add(str(node.get("name", "")))
+    return scope
+
+
+async def resolve_cluster(client: RpcClient, request: RpcRequest, value: str) -> str | None:
+    """Return the uuid of cluster ``value`` (uuid or name) from inventory's ``clusters.get``.
+
+    Returns None when inventory does not know it; raises ``Forbidden`` when the caller does
+    not own it and ``Unavailable`` when inventory does not answer.
+    """
+    principal: Principal | None = request.principal
+    reply = await client.call(
+        "inventory",
+        "clusters.get",
+        RpcRequest(principal=principal, body={"cluster": value}, lang=request.lang, request_id=request.request_id),
+        timeout=5.0,
+    )
+    if reply.status == 404:
+        return None
+    if reply.status == 403:
+        raise Forbidden()
+    if reply.status >= 300 or not isinstance(reply.body, dict):
+        raise Unavailable()
+    body = reply.body
+    return str(body.get("uuid") or body.get("cluster_uuid") or body.get("id") or value)
