@@ -3,7 +3,7 @@
 See ``services.gateway.forward`` for how a route module is written.
 """
 
-from services.gateway.routes import audit, auth, faults, health, users
+from services.gateway.routes import ai, audit, auth, faults, health, users
 
 ROUTERS = [
     health.router,
@@ -11,4 +11,5 @@ ROUTERS = [
     users.router,
     audit.router,
     faults.router,
+    ai.router,
 ]
