@@ -3,7 +3,7 @@
 See ``services.gateway.forward`` for how a route module is written.
 """
 
-from services.gateway.routes import ai, audit, auth, faults, health, users
+from services.gateway.routes import ai, audit, auth, faults, health, inventory, users
 
 ROUTERS = [
     health.router,
@@ -12,4 +12,5 @@ ROUTERS = [
     audit.router,
     faults.router,
     ai.router,
+    inventory.router,
 ]

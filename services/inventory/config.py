@@ -1,0 +1,54 @@
+"""Settings of the inventory service, read from ``HFD_INVENTORY_*`` environment variables."""
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class InventorySettings(BaseSettings):
+    """Metric retention, node status thresholds and the calls to the collector."""
+
+    model_config = SettingsConfigDict(env_prefix="HFD_INVENTORY_", extra="ignore")
+
+    metric_retention_hours: float = Field(
+        default=72, gt=0, le=24 * 365, description="Age in hours after which metric samples are deleted."
+    )
+    retention_interval_seconds: float = Field(
+        default=300, gt=0, le=86400, description="Seconds between two runs of the retention and staleness sweep."
+    )
+    retention_batch_size: int = Field(
+        default=5000, ge=100, le=100_000, description="Samples deleted per transaction by the retention sweep."
+    )
+    heartbeat_timeout_seconds: float = Field(
+        default=600,
+        gt=0,
+        description="A node whose latest sample is older than this many seconds gets status 'unknown'.",
+    )
+    warning_percent: float = Field(
+        default=90, gt=0, le=100, description="CPU, memory or disk usage (percent) at which a node is 'warning'."
+    )
+    max_future_seconds: float = Field(
+        default=300, ge=0, description="Samples stamped more than this many seconds ahead of now are dropped."
+    )
+    consumer_batch: int = Field(default=200, ge=1, le=1000, description="METRICS messages stored per transaction.")
+    # NOTE: the gateway answers 503 after HFD_GATEWAY_RPC_TIMEOUT_SECONDS (10 by default), so
+    # these two timeouts stay below it; raise both together when the collector needs longer.
+    collector_timeout_seconds: float = Field(
+        default=5, gt=0, le=120, description="Seconds allowed for the collector to store one node's credentials."
+    )
+    discover_timeout_seconds: float = Field(
+        default=8, gt=0, le=600, description="Seconds allowed for the collector to list a cluster's worker nodes."
+    )
+    collector_concurrency: int = Field(
+        default=8, ge=1, le=64, description="Nodes registered with the collector at the same time."
+    )
+    default_log_dirs: list[str] = Field(
+        default=["/var/log/hadoop"], description="Log directories of a node registered without 'log_dirs'."
+    )
+
+
+@lru_cache
+def get_inventory_settings() -> InventorySettings:
+    """Return the process-wide inventory settings."""
+    return InventorySettings()

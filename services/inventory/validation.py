@@ -1,0 +1,220 @@
+"""Checks of the values a client sends, and the conversion of failures to contract errors.
+
+Each ``check_*`` function returns the normalised value or raises ``PydanticCustomError`` whose
+type is a message code of ``libs.common.i18n``. Pydantic collects every failure of a body with
+its location, and ``validation_failed`` turns them into ``{"field", "code", "message"}`` items
+whose field reads like ``nodes[0].ip_address``.
+"""
+
+import ipaddress
+import re
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
+
+from libs.common.errors import FieldError, ValidationFailed, field_error
+
+HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+POSIX_USERNAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+ROLE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+# Log directories reach shell commands on the nodes, so only these characters are accepted:
+# no whitespace, quotes, '$', '`', ';', '|', '&', '<', '>', '*', '?', '~', brackets or NUL.
+LOG_DIR = re.compile(r"^/[A-Za-z0-9._+@=,:%/-]*$")
+KNOWN_HOST_KEY = re.compile(
+    r"^(?:\S+ +)?(?:ssh-(?:rsa|dss|ed25519)|ecdsa-sha2-nistp(?:256|384|521)|sk-\S+) +[A-Za-z0-9+/]+={0,3}(?: +\S.*)?$"
+)
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+MAX_HOSTNAME_LENGTH = 253
+MAX_LOG_DIR_LENGTH = 4096
+MAX_PRIVATE_KEY_LENGTH = 16384
+MAX_KNOWN_HOST_KEY_LENGTH = 8192
+
+# Pydantic error types mapped to our message codes; others become ``invalid_value``.
+PYDANTIC_CODES = {
+    "missing": "field_required",
+    "string_too_long": "too_long",
+    "string_too_short": "too_short",
+    "too_long": "too_many_items",
+    "too_short": "too_few_items",
+    "greater_than_equal": "value_too_small",
+    "less_than_equal": "value_too_large",
+    "literal_error": "invalid_choice",
+    "int_parsing": "invalid_type",
+    "int_type": "invalid_type",
+    "int_from_float": "invalid_type",
+    "float_parsing": "invalid_type",
+    "float_type": "invalid_type",
+    "string_type": "invalid_type",
+    "list_type": "invalid_type",
+    "dict_type": "invalid_type",
+    "model_type": "invalid_type",
+    "model_attributes_type": "invalid_type",
+    "bool_type": "invalid_type",
+    "bool_parsing": "invalid_type",
+}
+
+
+def check_uuid(value: str) -> str:
+    """Return the canonical form of a UUID string."""
+    if len(value) > 45:
+        _fail("invalid_uuid")
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        return _fail("invalid_uuid")
+    return str(parsed)
+
+
+def check_hostname(value: str) -> str:
+    """Accept a host name of RFC 1123: dot-separated labels of letters, digits and inner hyphens."""
+    labels = value.split(".")
+    if len(value) > MAX_HOSTNAME_LENGTH or not all(HOSTNAME_LABEL.match(label) for label in labels):
+        _fail("invalid_hostname")
+    return value
+
+
+def check_ip_address(value: str) -> str:
+    """Return the normalised text of an IPv4 or IPv6 address that can identify one host."""
+    try:
+        address = ipaddress.ip_address(value.strip())
+    except ValueError:
+        return _fail("invalid_ip_address")
+
+    # An unspecified, multicast, reserved or link-local address cannot be a node of a cluster;
+    # rejecting link-local also keeps the collector away from cloud metadata addresses.
+    if address.is_unspecified or address.is_multicast or address.is_reserved or address.is_link_local:
+        _fail("unusable_ip_address")
+    return str(address)
+
+
+def check_ssh_user(value: str) -> str:
+    if not POSIX_USERNAME.match(value):
+        _fail("invalid_ssh_user")
+    return value
+
+
+def check_log_dir(value: str) -> str:
+    """Accept an absolute directory path without ``..`` segments or shell metacharacters."""
+    if len(value) > MAX_LOG_DIR_LENGTH or not LOG_DIR.match(value):
+        _fail("invalid_log_dir")
+    if ".." in value.split("/"):
+        _fail("invalid_log_dir")
+    return value.rstrip("/") or "/"
+
+
+def check_role(value: str) -> str:
+    if not ROLE_NAME.match(value):
+        _fail("invalid_node_role")
+    return value
+
+
+def check_private_key(value: str) -> str:
+    """Accept PEM or OpenSSH private key text; the collector parses it."""
+    text = value.strip()
+    if len(text) > MAX_PRIVATE_KEY_LENGTH or "\x00" in text:
+        _fail("invalid_private_key")
+    if not text.startswith("-----BEGIN ") or "PRIVATE KEY-----" not in text:
+        _fail("invalid_private_key")
+    return text + "\n"
+
+
+def check_password(value: str) -> str:
+    if not value or "\x00" in value:
+        _fail("invalid_ssh_password")
+    return value
+
+
+def check_known_host_key(value: str) -> str:
+    """Accept one known_hosts line or one public key line."""
+    text = value.strip()
+    if len(text) > MAX_KNOWN_HOST_KEY_LENGTH or CONTROL_CHARACTERS.search(text) or "\n" in text:
+        _fail("invalid_known_host_key")
+    if not KNOWN_HOST_KEY.match(text):
+        _fail("invalid_known_host_key")
+    return text
+
+
+def check_plain_text(value: str) -> str:
+    """Reject control characters other than tab and newline."""
+    if CONTROL_CHARACTERS.search(value):
+        _fail("invalid_characters")
+    return value
+
+
+def check_single_line(value: str) -> str:
+    """Return the stripped text; reject empty text, line breaks, tabs and control characters."""
+    text = value.strip()
+    if not text or CONTROL_CHARACTERS.search(text) or "\n" in text or "\t" in text:
+        _fail("invalid_single_line")
+    return text
+
+
+def _fail(code: str) -> Any:
+    raise PydanticCustomError(code, code)
+
+
+def field_path(location: tuple[int | str, ...]) -> str:
+    """Format a pydantic error location as ``nodes[0].ip_address``."""
+    path = ""
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "body"
+
+
+def to_field_errors(error: ValidationError, lang: str, prefix: tuple[int | str, ...] = ()) -> list[FieldError]:
+    """Turn each pydantic failure into a localised ``FieldError``."""
+    failures = []
+    for item in error.errors():
+        code = PYDANTIC_CODES.get(item["type"], item["type"])
+        context = item.get("ctx") or {}
+        failure = field_error(field_path(prefix + tuple(item["loc"])), code, lang, **_message_values(code, context))
+        if failure.message == code:
+            failure = field_error(failure.field, "invalid_value", lang)
+        failures.append(failure)
+    return failures
+
+
+def _message_values(code: str, context: dict[str, Any]) -> dict[str, object]:
+    if code in ("too_long", "too_short", "too_many_items", "too_few_items"):
+        limit = context.get("max_length", context.get("min_length"))
+        return {"limit": limit}
+    if code == "value_too_small":
+        return {"bound": context.get("ge", "")}
+    if code == "value_too_large":
+        return {"bound": context.get("le", "")}
+    if code == "invalid_choice":
+        return {"choices": context.get("expected", "")}
+    return {}
+
+
+def parse(model: type[BaseModel], data: Any, lang: str) -> Any:
+    """Validate ``data`` with ``model``; raise ``ValidationFailed`` listing every bad field."""
+    try:
+        return model.model_validate(data if data is not None else {})
+    except ValidationError as error:
+        raise ValidationFailed(to_field_errors(error, lang)) from None
+
+
+def parse_uuid(value: Any, field: str, lang: str) -> uuid.UUID:
+    """Parse a path or query UUID; raise ``ValidationFailed`` on ``field`` when it is malformed."""
+    if not isinstance(value, str) or not value:
+        raise ValidationFailed([field_error(field, "field_required" if not value else "invalid_uuid", lang)])
+    try:
+        return uuid.UUID(check_uuid(value))
+    except PydanticCustomError:
+        raise ValidationFailed([field_error(field, "invalid_uuid", lang)]) from None
+
+
+def parse_hostname(value: Any, field: str, lang: str) -> str:
+    """Parse a node name from a path or query; raise ``ValidationFailed`` when it is malformed."""
+    if not isinstance(value, str) or not value:
+        raise ValidationFailed([field_error(field, "field_required", lang)])
+    try:
+        return check_hostname(value)
+    except PydanticCustomError:
+        raise ValidationFailed([field_error(field, "invalid_hostname", lang)]) from None
