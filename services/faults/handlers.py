@@ -23,7 +23,7 @@ from services.faults import events, incidents, service, views
 from services.faults.config import FaultsSettings
 from services.faults.events import OutboxRelay
 from services.faults.models import OPEN_STATUSES, Incident
-from services.faults.ownership import ClusterScope, resolve_cluster, scope_for
+from services.faults.ownership import ClusterScope, node_exists, resolve_cluster, scope_for
 from services.faults.schemas import (
     FAULT_ID_PATTERN,
     MANUAL_KIND,
@@ -267,22 +267,20 @@ class FaultHandlers:
         known = [cluster for cluster in scope.resolve(value) if cluster in scope.cluster_names]
         if len(known) > 1:
             raise ValidationFailed([field_error("cluster", "ambiguous_cluster", request.lang)])
-        if known:
-            cluster = known[0]
-            if node and node not in scope.nodes.get(cluster, set()):
-                raise ValidationFailed([field_error("node", "unknown_node", request.lang)])
-            return cluster
 
         try:
-            resolved = await resolve_cluster(self.client, request, value)
+            cluster = known[0] if known else await resolve_cluster(self.client, request, value)
+            if cluster is None:
+                raise ValidationFailed([field_error("cluster", "unknown_cluster", request.lang)])
+            if node and not await node_exists(self.client, request, cluster, node):
+                raise ValidationFailed([field_error("node", "unknown_node", request.lang)])
         except Unavailable:
             if not scope.unrestricted:
                 raise
-            logger.warning("inventory unavailable; admin fault report keeps cluster=%s unchecked", value)
+            logger.warning("inventory unavailable; admin fault report keeps cluster=%s node=%s unchecked",
+                           value, node)
             return value
-        if resolved is None:
-            raise ValidationFailed([field_error("cluster", "unknown_cluster", request.lang)])
-        return resolved
+        return cluster
 
 
 async def _newer_incident(session, incident: Incident) -> Incident | None:

@@ -1,8 +1,8 @@
 """The clusters a caller may see, asked from the inventory service once per request.
 
 Incidents and log records carry the cluster id that the collector put in its events (the
-cluster's uuid). Inventory's ``nodes.list_for_principal`` returns the caller's nodes with
-their cluster uuid and name, which gives both the allowed clusters and the names to show.
+cluster's uuid). Inventory's ``clusters.list`` returns the caller's clusters (every cluster
+for an admin) with uuid and name, which gives both the allowed clusters and the names to show.
 """
 
 import logging
@@ -16,14 +16,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class ClusterScope:
-    """The clusters visible to one principal, with cluster names and node names by cluster uuid.
+    """The clusters visible to one principal: cluster names by cluster uuid.
 
     ``unrestricted`` is True for admins and for internal callers without a principal.
     """
 
     unrestricted: bool
     cluster_names: dict[str, str] = field(default_factory=dict)
-    nodes: dict[str, set[str]] = field(default_factory=dict)
 
     def allows(self, cluster: str) -> bool:
         return self.unrestricted or cluster in self.cluster_names
@@ -45,8 +44,6 @@ class ClusterScope:
         return self.cluster_names.get(cluster, cluster)
 
 
-# NOTE: clusters that have no node yet are missing from nodes.list_for_principal, so a
-# non-admin caller cannot see faults reported by hand on such a cluster until it gets a node.
 async def scope_for(client: RpcClient, request: RpcRequest) -> ClusterScope:
     """Ask inventory which clusters ``request.principal`` owns.
 
@@ -61,8 +58,8 @@ async def scope_for(client: RpcClient, request: RpcRequest) -> ClusterScope:
     try:
         body = await client.call_ok(
             "inventory",
-            "nodes.list_for_principal",
-            RpcRequest(principal=principal, body={"cluster": None}, lang=request.lang, request_id=request.request_id),
+            "clusters.list",
+            RpcRequest(principal=principal, lang=request.lang, request_id=request.request_id),
             timeout=5.0,
         )
     except Unavailable:
@@ -78,17 +75,11 @@ async def scope_for(client: RpcClient, request: RpcRequest) -> ClusterScope:
             return ClusterScope(unrestricted=True)
         raise Forbidden() from None
 
-    return _scope_from_nodes(unrestricted, body.get("nodes", []) if isinstance(body, dict) else [])
-
-
-def _scope_from_nodes(unrestricted: bool, nodes: list) -> ClusterScope:
+    clusters = body.get("clusters", []) if isinstance(body, dict) else []
     scope = ClusterScope(unrestricted=unrestricted)
-    for node in nodes:
-        if not isinstance(node, dict) or not node.get("cluster_uuid"):
-            continue
-        cluster = str(node["cluster_uuid"])
-        scope.cluster_names[cluster] = str(node.get("cluster_name") or cluster)
-        scope.nodes.setdefault(cluster, set()).add(str(node.get("name", "")))
+    for cluster in clusters:
+        if isinstance(cluster, dict) and cluster.get("uuid"):
+            scope.cluster_names[str(cluster["uuid"])] = str(cluster.get("name") or cluster["uuid"])
     return scope
 
 
@@ -112,4 +103,24 @@ async def resolve_cluster(client: RpcClient, request: RpcRequest, value: str) ->
     if reply.status >= 300 or not isinstance(reply.body, dict):
         raise Unavailable()
     body = reply.body
-    return str(body.get("uuid") or body.get("cluster_uuid") or body.get("id") or value)
+    return str(body.get("cluster_uuid") or body.get("uuid") or value)
+
+
+async def node_exists(client: RpcClient, request: RpcRequest, cluster: str, name: str) -> bool:
+    """Tell whether cluster ``cluster`` has a node called ``name``, by inventory's ``nodes.resolve``."""
+    reply = await client.call(
+        "inventory",
+        "nodes.resolve",
+        RpcRequest(
+            principal=request.principal,
+            body={"name": name, "cluster": cluster},
+            lang=request.lang,
+            request_id=request.request_id,
+        ),
+        timeout=5.0,
+    )
+    if reply.status == 403:
+        raise Forbidden()
+    if reply.status >= 500:
+        raise Unavailable()
+    return reply.status < 300
