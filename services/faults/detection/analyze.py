@@ -119,21 +119,23 @@ def _print_table(incidents: list[Incident], lang: str, files: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    # A pipe gets a wide table instead of rich's 80-column default, so kinds and paths stay whole.
+    console = Console() if sys.stdout.isatty() else Console(width=160)
     if not incidents:
         console.print(_message("none", lang, files=files))
         return
 
     english = lang == "en"
     table = Table(show_lines=True)
-    for column in (("Severity", "级别"), ("Kind", "类型"), ("Title", "标题"), ("File", "文件"),
-                   ("Lines", "行号"), ("Count", "次数"), ("Evidence", "证据")):
-        table.add_column(column[0] if english else column[1], overflow="fold")
+    headers = (("Severity", "级别"), ("Kind", "类型"), ("Title", "标题"), ("File", "文件"),
+               ("Lines", "行号"), ("Count", "次数"), ("Evidence", "证据"))
+    for index, (header_en, header_zh) in enumerate(headers):
+        table.add_column(header_en if english else header_zh, overflow="fold", no_wrap=index in (0, 1))
     for incident in incidents:
         first_evidence = incident.evidence[0].split("\n", 1)[0] if incident.evidence else ""
         table.add_row(
             incident.severity, incident.kind, incident.title_en if english else incident.title_zh,
-            incident.file, f"{incident.first_line}-{incident.last_line}", str(incident.count),
+            Path(incident.file).name, f"{incident.first_line}-{incident.last_line}", str(incident.count),
             first_evidence[:160],
         )
     console.print(table)
