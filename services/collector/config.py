@@ -47,6 +47,9 @@ class CollectorSettings(BaseSettings):
 
     metric_interval: float = Field(default=15.0, ge=1, le=3600, description="Seconds between metric samples.")
     inventory_timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for the inventory service.")
+    ops_enabled: bool = Field(
+        default=True, description="Serve the command and log-reading endpoints of services.collector.ops."
+    )
     owned_nodes: str = Field(
         default="",
         description="Comma-separated node uuids this replica collects from; empty means every node.",

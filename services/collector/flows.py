@@ -1,0 +1,132 @@
+"""Ownership checks through inventory, and cluster discovery through a master node.
+
+Inventory decides which nodes a principal may act on (``nodes.resolve`` and
+``nodes.list_for_principal``). When inventory does not answer, an admin is still served from
+the collector's own node table, because admins own every cluster; anyone else gets 503.
+"""
+
+import logging
+import re
+from dataclasses import dataclass
+
+from libs.common.errors import Conflict, NotFound, Unavailable
+from libs.common.rpc import RpcClient, RpcRequest
+from services.collector import service
+from services.collector.models import Node
+from services.collector.scheduler import CollectorRuntime
+from services.collector.ssh import NodeUnreachable
+
+logger = logging.getLogger(__name__)
+
+DISCOVER_TIMEOUT = 60.0
+
+
+@dataclass
+class Ownership:
+    """Finds the collector's nodes that the caller of a request owns."""
+
+    client: RpcClient
+    runtime: CollectorRuntime
+    timeout: float
+
+    async def resolve(self, request: RpcRequest, *, name: str, cluster: str | None) -> Node:
+        """Return the stored node ``name`` that the caller owns; raise 403, 404, 409 or 503."""
+        try:
+            body = await self._call(request, "nodes.resolve", {"name": name, "cluster": cluster})
+        except Unavailable:
+            if request.principal is None or not request.principal.is_admin:
+                raise
+            return await self._resolve_locally(name=name, cluster=cluster)
+
+        async with self.runtime.db.session() as session:
+            node = await service.get(session, node_uuid=str(body["node_uuid"]))
+        if node is None:
+            raise NotFound("node_not_collected")
+        return node
+
+    async def owned_nodes(self, request: RpcRequest, *, cluster: str | None = None) -> list[Node]:
+        """Return the stored nodes the caller owns, optionally of one cluster (uuid or name)."""
+        try:
+            body = await self._call(request, "nodes.list_for_principal", {"cluster": cluster})
+        except Unavailable:
+            if request.principal is None or not request.principal.is_admin:
+                raise
+            nodes = await self._all_nodes()
+            return [node for node in nodes if cluster in (None, node.cluster_uuid, node.cluster_name)]
+
+        wanted = {str(item["node_uuid"]) for item in body.get("nodes", [])}
+        return [node for node in await self._all_nodes() if node.node_uuid in wanted]
+
+    async def _call(self, request: RpcRequest, operation: str, body: dict) -> dict:
+        envelope = RpcRequest(principal=request.principal, body=body, lang=request.lang, request_id=request.request_id)
+        return await self.client.call_ok("inventory", operation, envelope, timeout=self.timeout)
+
+    async def _all_nodes(self) -> list[Node]:
+        async with self.runtime.db.session() as session:
+            return await service.list_nodes(session)
+
+    async def _resolve_locally(self, *, name: str, cluster: str | None) -> Node:
+        nodes = [
+            node
+            for node in await self._all_nodes()
+            if node.name == name and cluster in (None, node.cluster_uuid, node.cluster_name)
+        ]
+        if not nodes:
+            raise NotFound()
+        if len(nodes) > 1:
+            raise Conflict("ambiguous_node")
+        return nodes[0]
+
+
+# Discovery
+
+_DFS_NAME = re.compile(r"^Name:\s*(?P<address>[0-9A-Za-z.:\[\]-]+?):\d+\s*\((?P<name>[^)]+)\)")
+_DFS_HOSTNAME = re.compile(r"^Hostname:\s*(?P<name>\S+)")
+_YARN_NODE = re.compile(r"^(?P<name>[A-Za-z0-9._-]+):\d+\s+(?P<state>[A-Z_]+)\s")
+
+
+def parse_dfsadmin_report(output: str) -> dict[str, str]:
+    """Return ``{host name: address}`` of the DataNodes in ``hdfs dfsadmin -report`` output."""
+    hosts: dict[str, str] = {}
+    address: str | None = None
+    for line in output.splitlines():
+        line = line.strip()
+        match = _DFS_NAME.match(line)
+        if match:
+            address = match["address"]
+            hosts[match["name"]] = address
+            continue
+        match = _DFS_HOSTNAME.match(line)
+        if match and address is not None and match["name"] not in hosts:
+            hosts[match["name"]] = address
+    return hosts
+
+
+def parse_yarn_nodes(output: str) -> list[str]:
+    """Return the host names in ``yarn node -list`` output."""
+    return [match["name"] for line in output.splitlines() if (match := _YARN_NODE.match(line.strip()))]
+
+
+async def discover_hosts(runtime: CollectorRuntime, node_uuid: str) -> list[dict]:
+    """Ask the master node which DataNodes and NodeManagers the cluster has.
+
+    NOTE: these two fixed read-only commands go straight through the SSH pool rather than
+    through the command policy, and they are not written to the exec log.
+    """
+    pool = runtime.pool
+    try:
+        report = await pool.run(node_uuid, ["hdfs", "dfsadmin", "-report"], timeout=DISCOVER_TIMEOUT)
+        yarn = await pool.run(node_uuid, ["yarn", "node", "-list"], timeout=DISCOVER_TIMEOUT)
+    except NodeUnreachable as error:
+        logger.warning("discovery failed node=%s reason=%s", error.node.name, error.reason)
+        raise Unavailable() from error
+
+    datanodes = parse_dfsadmin_report(report.stdout) if report.exit_code == 0 else {}
+    nodemanagers = parse_yarn_nodes(yarn.stdout) if yarn.exit_code == 0 else []
+    hosts: dict[str, dict] = {}
+    for name, address in datanodes.items():
+        hosts[name] = {"name": name, "address": address, "roles": ["datanode"]}
+    for name in nodemanagers:
+        entry = hosts.setdefault(name, {"name": name, "address": datanodes.get(name, ""), "roles": []})
+        entry["roles"].append("nodemanager")
+    return sorted(hosts.values(), key=lambda host: host["name"])

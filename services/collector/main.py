@@ -1,0 +1,97 @@
+"""The collector service: SSH to the nodes, log tailing into ``LOGS``, metric sampling into ``METRICS``."""
+
+import asyncio
+import importlib
+import importlib.util
+import logging
+from pathlib import Path
+
+from libs.common.service import ServiceContext
+from services.collector import service
+from services.collector.config import get_settings
+from services.collector.credentials import SecretBox
+from services.collector.db_base import SCHEMA
+from services.collector.flows import Ownership
+from services.collector.handlers import CollectorHandlers
+from services.collector.publisher import Publisher
+from services.collector.scheduler import CollectorRuntime
+from services.collector.ssh import NodeTarget, SshPool
+
+logger = logging.getLogger(__name__)
+
+USES_DATABASE = True
+OPS_MODULE = "services.collector.ops"
+
+
+async def start(ctx: ServiceContext) -> None:
+    """Migrate, register the endpoints, and resume collecting from every stored node."""
+    assert ctx.db is not None
+    settings = get_settings()
+    await ctx.migrate(SCHEMA, Path(__file__).parent / "migrations")
+
+    publisher = Publisher(ctx.js, ctx.names, settings)
+    status_tasks: set[asyncio.Task] = set()
+
+    async def on_status(target: NodeTarget, reachable: bool, error: str | None) -> None:
+        # Publishing retries for a while; the SSH caller must not wait for it.
+        task = asyncio.create_task(publisher.publish_status(target, reachable, error))
+        status_tasks.add(task)
+        task.add_done_callback(status_tasks.discard)
+
+    async def on_host_key(target: NodeTarget, key: str) -> None:
+        async with ctx.db.session() as session:
+            await service.set_known_host_key(session, node_uuid=target.node_uuid, key=key)
+
+    pool = SshPool(settings, on_status=on_status, on_host_key=on_host_key)
+    secrets = SecretBox(ctx.common.secret_key)
+    runtime = CollectorRuntime(
+        db=ctx.db, pool=pool, publisher=publisher, settings=settings, secrets=secrets, stopping=ctx.stopping
+    )
+    handlers = CollectorHandlers(runtime, Ownership(ctx.client, runtime, settings.inventory_timeout), secrets)
+    handlers.register(ctx.rpc)
+
+    if settings.ops_enabled and importlib.util.find_spec(OPS_MODULE) is not None:
+        importlib.import_module(OPS_MODULE).register(ctx, pool, settings)
+
+    await runtime.load_all()
+    ctx.spawn(_sync_with_inventory(ctx, runtime), "collector-inventory-sync")
+
+    async def shutdown() -> None:
+        await runtime.close()
+        for task in list(status_tasks):
+            task.cancel()
+
+    ctx.on_stop(shutdown)
+    logger.info("collector started nodes=%d known_hosts=%s", len(runtime.nodes), settings.known_hosts_path())
+
+
+async def _sync_with_inventory(ctx: ServiceContext, runtime: CollectorRuntime) -> None:
+    """Log the clusters inventory lists at start; nodes come from ``nodes.upsert`` and the own table.
+
+    Inventory sends each node with its secret through ``nodes.upsert``; ``clusters.list_all``
+    carries no secrets, so a node that inventory lists and this table lacks cannot be collected
+    until inventory sends it again. Such nodes are logged.
+    """
+    from libs.common.errors import ServiceError
+    from libs.common.rpc import RpcRequest
+
+    try:
+        body = await ctx.client.call_ok("inventory", "clusters.list_all", RpcRequest(), timeout=5.0)
+    except ServiceError as error:
+        logger.info("inventory not answering at start; using stored nodes reason=%s", error.code)
+        return
+
+    listed = _node_uuids(body)
+    missing = sorted(listed - set(runtime.nodes))
+    if missing:
+        logger.warning("nodes listed by inventory but not stored here count=%d first=%s", len(missing), missing[0])
+
+
+def _node_uuids(body: object) -> set[str]:
+    clusters = body.get("clusters", []) if isinstance(body, dict) else body if isinstance(body, list) else []
+    uuids: set[str] = set()
+    for cluster in clusters:
+        for node in cluster.get("nodes", []) if isinstance(cluster, dict) else []:
+            if isinstance(node, dict) and node.get("node_uuid"):
+                uuids.add(str(node["node_uuid"]))
+    return uuids

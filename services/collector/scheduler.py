@@ -1,0 +1,240 @@
+"""The running collector: one tail task and one metric sampling task per node.
+
+``CollectorRuntime`` keeps an in-memory copy of the collector state (nodes, collectors,
+samplers) that the handlers reload after each database change, and starts, wakes or stops
+the node tasks to match it.
+"""
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from libs.common.db import Database
+from services.collector import sampler, service
+from services.collector.config import CollectorSettings
+from services.collector.credentials import SecretBox, SecretDecryptionError
+from services.collector.models import Node
+from services.collector.publisher import Publisher, StopPublishing
+from services.collector.ssh import NodeTarget, NodeUnreachable, SshPool, UnknownNode
+from services.collector.tailer import NodeTailer
+from services.collector.telemetry import METRIC_SAMPLES
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class NodeState:
+    """What the runtime knows of one node: its log folders, collectors and tasks."""
+
+    node_uuid: str
+    cluster_uuid: str
+    log_dirs: list[str]
+    collect_new_types: bool
+    default_interval: int
+    collectors: dict[str, tuple[bool, int]] = field(default_factory=dict)
+    tail_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    sample_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task] = field(default_factory=list)
+    sample_error: str | None = None
+
+    def running_types(self) -> dict[str, int]:
+        return {log_type: interval for log_type, (running, interval) in self.collectors.items() if running}
+
+
+class CollectorRuntime:
+    """Starts and stops node tasks to match the stored collector state."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        pool: SshPool,
+        publisher: Publisher,
+        settings: CollectorSettings,
+        secrets: SecretBox,
+        stopping: asyncio.Event,
+    ) -> None:
+        self.db = db
+        self.pool = pool
+        self.publisher = publisher
+        self.settings = settings
+        self.secrets = secrets
+        self.stopping = stopping
+        self.nodes: dict[str, NodeState] = {}
+        self.samplers: dict[str, tuple[bool, int]] = {}
+
+    def owns(self, node_uuid: str) -> bool:
+        # NOTE: replicas split nodes only by HFD_COLLECTOR_OWNED_NODES for now; leases in a
+        # JetStream key-value bucket would go here so that replicas take over each other's nodes.
+        owned = self.settings.owned_node_set()
+        return not owned or node_uuid in owned
+
+    async def load_all(self) -> None:
+        """Load every stored node this replica owns and start collecting from it."""
+        async with self.db.session() as session:
+            nodes = await service.list_nodes(session)
+            samplers = await service.list_samplers(session)
+        self.samplers = {row.cluster_uuid: (row.running, row.interval) for row in samplers}
+        for node in nodes:
+            await self.reload_node(node.node_uuid)
+        logger.info("collector state loaded nodes=%d", len(self.nodes))
+
+    async def reload_node(self, node_uuid: str) -> None:
+        """Read one node and its collectors again and start, wake or stop its tasks to match."""
+        async with self.db.session() as session:
+            node = await service.get(session, node_uuid=node_uuid)
+            collectors = await service.list_collectors(session, node_uuids=[node_uuid]) if node else []
+        if node is None or not self.owns(node_uuid):
+            await self.remove_node(node_uuid)
+            return
+
+        try:
+            secret = self.secrets.decrypt(node.secret)
+        except SecretDecryptionError:
+            logger.error("node secret cannot be decrypted; node skipped node=%s", node.name)
+            await self.remove_node(node_uuid)
+            return
+
+        self.pool.set_node(_target(node), secret, node.known_host_key)
+        state = self.nodes.get(node_uuid)
+        if state is None:
+            state = NodeState(node_uuid, node.cluster_uuid, [], True, self.settings.default_interval)
+            self.nodes[node_uuid] = state
+            state.tasks = [
+                asyncio.create_task(self._tail_loop(state), name=f"tail-{node.name}"),
+                asyncio.create_task(self._sample_loop(state), name=f"sample-{node.name}"),
+            ]
+        state.cluster_uuid = node.cluster_uuid
+        state.log_dirs = node.effective_log_dirs()
+        state.collect_new_types = node.collect_new_types
+        state.collectors = {row.log_type: (row.running, row.interval) for row in collectors}
+        state.tail_wake.set()
+
+    async def reload_sampler(self, cluster_uuid: str) -> None:
+        async with self.db.session() as session:
+            row = await service.get_sampler(session, cluster_uuid=cluster_uuid)
+        if row is not None:
+            self.samplers[cluster_uuid] = (row.running, row.interval)
+        for state in self.nodes.values():
+            if state.cluster_uuid == cluster_uuid:
+                state.sample_wake.set()
+
+    def sampler_state(self, cluster_uuid: str) -> tuple[bool, int]:
+        return self.samplers.get(cluster_uuid, (True, int(self.settings.metric_interval)))
+
+    async def remove_node(self, node_uuid: str) -> None:
+        state = self.nodes.pop(node_uuid, None)
+        if state is not None:
+            for task in state.tasks:
+                task.cancel()
+            await asyncio.gather(*state.tasks, return_exceptions=True)
+        await self.pool.remove_node(node_uuid)
+
+    async def close(self) -> None:
+        for node_uuid in list(self.nodes):
+            await self.remove_node(node_uuid)
+        await self.pool.close()
+
+    async def add_log_types(self, node_uuid: str, log_types: set[str]) -> None:
+        """Create collectors for log types found on a node (running unless collection was stopped)."""
+        state = self.nodes.get(node_uuid)
+        if state is None or not (log_types - set(state.collectors)):
+            return
+        async with self.db.session() as session:
+            await service.add_collectors(
+                session,
+                node_uuid=node_uuid,
+                log_types=log_types - set(state.collectors),
+                running=state.collect_new_types,
+                interval=state.default_interval,
+            )
+            rows = await service.list_collectors(session, node_uuids=[node_uuid])
+        state.collectors = {row.log_type: (row.running, row.interval) for row in rows}
+
+    # Node tasks
+
+    async def _tail_loop(self, state: NodeState) -> None:
+        tailer = NodeTailer(
+            state.node_uuid,
+            pool=self.pool,
+            db=self.db,
+            publisher=self.publisher,
+            settings=self.settings,
+            log_dirs=lambda: state.log_dirs,
+            on_log_types=self.add_log_types,
+        )
+        idle_delay = self.settings.active_poll_delay
+        while not self.stopping.is_set():
+            running = state.running_types()
+            interval = float(min(running.values(), default=self.settings.default_interval))
+            try:
+                progressed = await tailer.poll(set(running), self.stopping)
+            except (StopPublishing, UnknownNode, LookupError):
+                return
+            except NodeUnreachable as error:
+                logger.debug("tail poll skipped node=%s reason=%s", error.node.name, error.reason)
+                progressed = False
+            except Exception:
+                logger.exception("tail poll failed node_uuid=%s", state.node_uuid)
+                progressed = False
+
+            if progressed:
+                idle_delay = self.settings.active_poll_delay
+                delay = idle_delay
+            else:
+                idle_delay = min(interval, max(idle_delay * 2, 0.1))
+                delay = idle_delay
+            await self._sleep(state.tail_wake, delay)
+
+    async def _sample_loop(self, state: NodeState) -> None:
+        while not self.stopping.is_set():
+            running, interval = self.sampler_state(state.cluster_uuid)
+            if running:
+                await self._sample_once(state)
+            await self._sleep(state.sample_wake, float(interval))
+
+    async def _sample_once(self, state: NodeState) -> None:
+        target = self.pool.node(state.node_uuid)
+        if target is None:
+            return
+        try:
+            sample = await sampler.take_sample(self.pool, state.node_uuid, (state.log_dirs or ["/"])[0])
+            await self.publisher.publish_sample(target, sample)
+        except NodeUnreachable as error:
+            state.sample_error = error.reason
+            METRIC_SAMPLES.labels("unreachable").inc()
+        except (sampler.SampleError, UnknownNode) as error:
+            state.sample_error = str(error)
+            METRIC_SAMPLES.labels("failed").inc()
+            logger.warning("metric sample failed node=%s error=%s", target.name, error)
+        except Exception as error:  # a NATS failure: the next sample follows
+            state.sample_error = f"publish failed: {type(error).__name__}"
+            METRIC_SAMPLES.labels("failed").inc()
+            logger.warning("metric sample publish failed node=%s error=%s", target.name, error)
+        else:
+            state.sample_error = None
+            METRIC_SAMPLES.labels("ok").inc()
+
+    async def _sleep(self, wake: asyncio.Event, seconds: float) -> None:
+        """Sleep for ``seconds`` or until ``wake`` is set or the service stops."""
+        wake.clear()
+        stop_wait = asyncio.ensure_future(self.stopping.wait())
+        wake_wait = asyncio.ensure_future(wake.wait())
+        try:
+            await asyncio.wait({stop_wait, wake_wait}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop_wait.cancel()
+            wake_wait.cancel()
+
+
+def _target(node: Node) -> NodeTarget:
+    return NodeTarget(
+        cluster_uuid=node.cluster_uuid,
+        cluster_name=node.cluster_name,
+        node_uuid=node.node_uuid,
+        name=node.name,
+        address=node.address,
+        port=node.port,
+        user=node.ssh_user,
+        log_dirs=tuple(node.effective_log_dirs()),
+    )
