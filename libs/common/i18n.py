@@ -188,6 +188,105 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Several clusters have this name; give the cluster uuid",
     },
     "unknown_node": {"zh": "该集群中没有此节点", "en": "The cluster has no node with this name"},
+    # Collector operations: command policy, command runs, log reading and the exec log.
+    "path_control_character": {"zh": "路径含有控制字符", "en": "The path contains a control character"},
+    "path_not_absolute": {"zh": "路径须为以 / 开头的绝对路径", "en": "The path must be absolute (start with /)"},
+    "path_too_long": {"zh": "路径不能超过 {max} 个字符", "en": "The path must be at most {max} characters"},
+    "path_traversal": {"zh": "路径不能包含 ..", "en": "The path must not contain a .. component"},
+    "path_invalid_characters": {
+        "zh": "路径只能包含字母、数字和 . _ , + = @ : / -",
+        "en": "The path may contain only letters, digits and . _ , + = @ : / -",
+    },
+    "path_outside_log_dirs": {
+        "zh": "路径不在该节点的日志目录中",
+        "en": "The path is not inside the node's log directories",
+    },
+    "path_outside_temp_roots": {
+        "zh": "路径不在配置的临时目录中",
+        "en": "The path is not inside the configured temporary directories",
+    },
+    "path_symlink_outside": {
+        "zh": "路径经符号链接指向允许的目录之外,命令未执行",
+        "en": "The path leads outside the allowed directories through a symbolic link, so nothing ran",
+    },
+    "path_check_failed": {
+        "zh": "无法在节点上检查该路径,命令未执行",
+        "en": "The path could not be checked on the node, so nothing ran",
+    },
+    "path_or_log_type": {"zh": "请只提供 path 或 log_type 其中之一", "en": "Give exactly one of path and log_type"},
+    "text_control_character": {"zh": "文本含有控制字符", "en": "The text contains a control character"},
+    "pattern_too_long": {
+        "zh": "正则表达式不能超过 {max} 个字符",
+        "en": "The regular expression must be at most {max} characters",
+    },
+    "pattern_invalid": {"zh": "正则表达式无效", "en": "The regular expression is invalid"},
+    "pattern_backreference": {
+        "zh": "正则表达式不能包含反向引用",
+        "en": "The regular expression must not contain backreferences",
+    },
+    "pattern_nested_quantifier": {
+        "zh": "正则表达式不能嵌套量词或重复分支,例如 (a+)+ 或 (a|aa)*",
+        "en": "The regular expression must not nest quantifiers or repeat an alternation, as in (a+)+ or (a|aa)*",
+    },
+    "pattern_too_complex": {
+        "zh": "正则表达式最多只能有 {max} 个无上限的量词",
+        "en": "The regular expression may have at most {max} unbounded quantifiers",
+    },
+    "pattern_timeout": {
+        "zh": "正则表达式匹配超时,请简化表达式",
+        "en": "Matching the regular expression took too long; simplify it",
+    },
+    "shell_metacharacter": {
+        "zh": "命令不能包含 shell 元字符(; | & $ ` < > \\ ! # ~ * ? 及各种括号)、换行或控制字符",
+        "en": "The command must not contain shell metacharacters (; | & $ ` < > \\ ! # ~ * ? or any bracket), "
+        "line breaks or control characters",
+    },
+    "command_empty": {"zh": "命令不能为空", "en": "The command is empty"},
+    "command_too_long": {"zh": "命令不能超过 1000 个字符", "en": "The command must be at most 1000 characters"},
+    "command_unbalanced_quotes": {"zh": "命令中的引号不成对", "en": "The command has an unclosed quote"},
+    "command_not_allowed": {
+        "zh": "该命令不在允许执行的命令列表中",
+        "en": "This command is not on the list of allowed commands",
+    },
+    "role_denied_read_only": {"zh": "观察员不能执行命令", "en": "Observers cannot run commands"},
+    "role_denied_service_control": {
+        "zh": "只有管理员可以启动或停止服务",
+        "en": "Only an admin can start or stop services",
+    },
+    "role_denied_maintenance": {"zh": "只有管理员可以执行维护命令", "en": "Only an admin can run maintenance commands"},
+    "repair_policy_not_auto": {
+        "zh": "该集群的修复策略不是 auto,不能无人值守地执行修复",
+        "en": "The cluster's repair policy is not auto, so unattended repairs cannot run",
+    },
+    "node_not_found": {"zh": "节点不存在", "en": "Node not found"},
+    "cluster_not_found": {"zh": "集群不存在", "en": "Cluster not found"},
+    "cluster_has_no_nodes": {"zh": "该集群没有节点", "en": "The cluster has no nodes"},
+    "node_unreachable": {
+        "zh": "无法通过 SSH 连接节点 {node},命令未执行",
+        "en": "The node {node} cannot be reached over SSH, so nothing ran",
+    },
+    "ssh_user_mismatch": {
+        "zh": "sshUser 须与该节点配置的 SSH 用户一致",
+        "en": "sshUser must be the SSH user configured for the node",
+    },
+    "log_file_not_found": {"zh": "该节点没有此类型的日志文件", "en": "The node has no log file of this type"},
+    "invalid_node_name": {
+        "zh": "节点名须为合法的主机名(RFC 1123)",
+        "en": "The node name must be a valid host name (RFC 1123)",
+    },
+    "invalid_log_type_name": {
+        "zh": "日志类型须以小写字母开头,由 1-41 个小写字母、数字、_ 或 - 组成",
+        "en": "A log type is 1-41 lower-case letters, digits, _ or -, starting with a letter",
+    },
+    "end_before_start": {"zh": "结束时间不能早于开始时间", "en": "end_time must not be before start_time"},
+    "from_user_not_caller": {
+        "zh": "from_user_id 须为当前用户的 ID(管理员除外)",
+        "en": "from_user_id must be your own user id unless you are an admin",
+    },
+    "run_times_immutable": {
+        "zh": "命令执行记录的时间由系统记录,不能修改",
+        "en": "The times of a recorded command run are measured and cannot be changed",
+    },
 }
 
 
