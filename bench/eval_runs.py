@@ -1,9 +1,9 @@
 """Evaluate fault detection on the labelled Hadoop runs (Loghub's Hadoop dataset).
 
 Each run folder is analysed like ``hfd analyze`` does, and its label follows from the kinds
-found, in this order: ``Disk full`` when ``disk_full`` is found; ``Network disconnection``
-when ``network_unreachable`` is; ``Machine down`` when ``node_lost`` is; ``Normal``
-otherwise. The script prints a confusion matrix, accuracy and macro-F1.
+found. A run is ``Disk full`` when ``disk_full`` is found, else ``Network disconnection`` when
+``network_unreachable`` is, else ``Machine down`` when ``node_lost`` is, else ``Normal``.
+The script prints a confusion matrix, accuracy and macro-F1.
 
 Run: .venv/bin/python bench/eval_runs.py [--write-docs]
 """

@@ -169,13 +169,17 @@ def parse_header(line: str) -> LogHeader | None:
     return None
 
 
+def _fast_header(match: re.Match[str]) -> LogHeader:
+    second, millis, level, thread, logger_name, message = match.groups()
+    base = _utc_second(second)
+    timestamp = base + _MILLISECONDS[int(millis)] if base is not None else None
+    return LogHeader(timestamp, "WARN" if level == "WARNING" else level, logger_name, thread, message)
+
+
 def _parse_iso_header(line: str) -> LogHeader | None:
     fast = _FAST_ISO_RE.match(line)
     if fast:
-        second, millis, level, thread, logger_name, message = fast.groups()
-        base = _utc_second(second)
-        timestamp = base + _MILLISECONDS[int(millis)] if base is not None else None
-        return LogHeader(timestamp, "WARN" if level == "WARNING" else level, logger_name, thread, message)
+        return _fast_header(fast)
 
     match = _ISO_RE.match(line)
     if match:
@@ -207,9 +211,14 @@ def iter_records(lines: Iterable[str], source: str, first_line: int = 1) -> Iter
     start = first_line
     number = first_line - 1
 
+    fast_match = _FAST_ISO_RE.match
     for number, raw in enumerate(lines, start=first_line):
         line = raw.rstrip("\r\n")
-        parsed = parse_header(line) if line[:1].isdigit() else None
+        if line[:1].isdigit():
+            fast = fast_match(line)
+            parsed = _fast_header(fast) if fast else parse_header(line)
+        else:
+            parsed = None
 
         if parsed is None and parts and header is not None:
             parts.append(line)

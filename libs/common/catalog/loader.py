@@ -1,6 +1,6 @@
 """Loading of the fault catalog from the shipped YAML files and an operator's folder.
 
-Each YAML file holds a mapping with one key, ``kinds``, a list of entries. An entry with
+Each YAML file contains a mapping with one key, ``kinds``, a list of entries. An entry with
 only ``kind``, ``patterns`` and ``exclude_patterns`` whose kind is already defined adds
 signatures to it; any other entry defines a new kind. Shipped files load first, in name
 order, then the operator's folder (``HFD_CATALOG_DIR``), also in name order.

@@ -1,8 +1,8 @@
 """``hfd analyze PATH...``: find faults in Hadoop log files and folders, offline.
 
-Walks the given files and folders (``.gz`` files are read decompressed; binary files are
-skipped with a warning), runs every record through the detection engine and prints one
-incident per (file, kind): as JSON lines (``--format json``) or as a table. The node of a
+Walks the given files and folders and runs every record through the detection engine.
+``.gz`` files are read decompressed and binary files are skipped with a warning. It prints
+one incident per (file, kind), as JSON lines (``--format json``) or as a table. The node of a
 file is the name of its folder, the cluster is ``local``.
 
 Exit codes: 0 when the analysis ran, whatever it found; 2 when a path does not exist or the

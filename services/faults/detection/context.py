@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 @dataclass(slots=True)
 class SourceState:
-    """What the engine remembers about one log source."""
+    """State the engine keeps for one log source."""
 
     last_at: datetime | None = None
     repeats: dict[int, deque[datetime]] = field(default_factory=dict)
@@ -47,7 +47,7 @@ class SourceState:
 
 @dataclass(slots=True)
 class NodeState:
-    """What the engine remembers about one node across its sources."""
+    """State the engine keeps for one node, across its sources."""
 
     last_disk_full_at: datetime | None = None
 

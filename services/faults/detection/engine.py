@@ -16,10 +16,10 @@ For each record the engine:
 2. matches the catalog signatures (``matcher.py``); patterns that need repetition count
    only once they repeat within their window on the same source;
 3. keeps the most specific kind (highest priority), plus the kinds it names in
-   ``also_report``, then applies cross-record rules: a task failure that follows a disk-full
-   error on the same node and mentions a spill, FSError or disk check becomes ``disk_full``;
+   ``also_report``, then applies cross-record rules. A task failure that follows a disk-full
+   error on the same node and mentions a spill, FSError or disk check becomes ``disk_full``.
    ``daemon_exited`` is dropped when the same source had a specific fault within the
-   context window; a ``SHUTDOWN_MSG`` after an unclassified error, with no specific fault,
+   context window. A ``SHUTDOWN_MSG`` after an unclassified error, with no specific fault,
    becomes ``daemon_exited``;
 4. mines the template of ERROR and FATAL records that match no kind and reports them as
    ``unknown_error``, unless the kind's exclude patterns mark them as routine.
@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 SHUTDOWN_LITERAL = "SHUTDOWN_MSG: Shutting down"
 WARN_LEVELS = frozenset({"WARN", "ERROR", "FATAL"})
 ERROR_LEVELS = frozenset({"ERROR", "FATAL"})
-# Kinds that say only that something went wrong, not what; they never count as a cause.
+# Kinds that report only that something went wrong, not what, so they never count as a cause.
 GENERIC_KINDS = frozenset({"daemon_exited", "unknown_error", "error_burst", "task_failure"})
 _SPACE_RELATED = re.compile(r"Spill failed|FSError|DiskChecker|local directory|LocalDirAllocator")
 
@@ -77,11 +77,11 @@ def evidence_of(text: str) -> str:
     """Return the header line and the most telling lines of a record (exceptions, causes), bounded."""
     lines = text.split("\n")
     if len(lines) <= EVIDENCE_MAX_LINES:
-        kept = lines
+        selected = lines
     else:
-        telling = [line for line in lines[1:] if not line.lstrip().startswith(("at ", "..."))]
-        kept = [lines[0], *telling[: EVIDENCE_MAX_LINES - 1]]
-    evidence = "\n".join(kept)
+        informative = [line for line in lines[1:] if not line.lstrip().startswith(("at ", "..."))]
+        selected = [lines[0], *informative[: EVIDENCE_MAX_LINES - 1]]
+    evidence = "\n".join(selected)
     return evidence if len(evidence) <= EVIDENCE_MAX_CHARS else evidence[: EVIDENCE_MAX_CHARS - 1] + "…"
 
 
@@ -105,6 +105,9 @@ class DetectionEngine:
         self._bursts = bursts or BurstDetector()
         self._thresholds = thresholds or ThresholdMonitor()
         self._context = ContextTracker(max_sources=max_sources, max_nodes=max_sources)
+        # Records of one source usually arrive together; the last state skips the LRU lookup.
+        self._last_key: tuple[str, str, str] | None = None
+        self._last_source = SourceState()
 
     def template_state(self) -> bytes:
         """Return the mined templates as bytes for :class:`DetectionEngine` ``template_state``."""
@@ -114,7 +117,12 @@ class DetectionEngine:
         """Return the faults that ``record`` shows, most specific first (usually none)."""
         header = record.header
         level = header.level if header is not None else None
-        source = self._context.source((cluster, node, record.source))
+        key = (cluster, node, record.source)
+        if key == self._last_key:
+            source = self._last_source
+        else:
+            source = self._last_source = self._context.source(key)
+            self._last_key = key
         at = source.clock(header.timestamp if header is not None else None)
         detections: list[Detection] = []
 
