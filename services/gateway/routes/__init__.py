@@ -3,7 +3,7 @@
 See ``services.gateway.forward`` for how a route module is written.
 """
 
-from services.gateway.routes import ai, audit, auth, faults, health, inventory, users
+from services.gateway.routes import ai, audit, auth, faults, health, inventory, logs, ops, users
 
 ROUTERS = [
     health.router,
@@ -13,4 +13,6 @@ ROUTERS = [
     faults.router,
     ai.router,
     inventory.router,
+    logs.router,
+    ops.router,
 ]
