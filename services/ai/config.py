@@ -48,9 +48,15 @@ class AiSettings(BaseSettings):
     context_log_lines: int = Field(default=40, ge=0, le=1000, description="Recent log lines put in the context.")
 
     temp_roots: list[str] = Field(
-        # Folders on the Hadoop nodes that a repair may empty; this service creates no files there.
-        default_factory=lambda: ["/tmp/hadoop", "/var/tmp/hadoop"],  # noqa: S108
-        description="Folders inside which clean_temp_dir may run (HFD_AI_TEMP_ROOTS, a JSON list).",
+        # Hadoop's default hadoop.tmp.dir on the nodes; this service creates no files there.
+        default_factory=lambda: ["/tmp/hadoop-{user}"],  # noqa: S108
+        description="Folders on the nodes inside which clean_temp_dir may run (HFD_AI_TEMP_ROOTS, a JSON list); "
+        "{node} and {user} become the node's name and SSH user. The first is the node's hadoop.tmp.dir.",
+    )
+    extra_safe_actions: list[str] = Field(
+        default_factory=list,
+        description="Playbook actions to treat as safe beyond the catalog's marks, as 'kind:action_id' "
+        "(e.g. 'namenode_safe_mode:leave_safe_mode'); under the 'auto' policy these run without a person.",
     )
     repair_check_window_seconds: float = Field(
         default=20.0, ge=0, le=3600, description="Quiet time after a repair before the incident counts as cleared."
@@ -65,10 +71,10 @@ class AiSettings(BaseSettings):
     @classmethod
     def _check_temp_roots(cls, roots: list[str]) -> list[str]:
         for root in roots:
-            path = PurePosixPath(root)
+            path = PurePosixPath(root.replace("{node}", "node").replace("{user}", "user"))
             if not path.is_absolute() or ".." in path.parts or len(path.parts) < 3:
                 raise ValueError(f"temp root {root!r} must be an absolute path at least two folders deep, without ..")
-        return [str(PurePosixPath(root)) for root in roots]
+        return [root.rstrip("/") for root in roots]
 
     @property
     def llm_configured(self) -> bool:

@@ -65,7 +65,7 @@ class DiagnosisRunner:
         self.db = db
         self.settings = settings
         self.client = client
-        self.offline = OfflineDiagnoser()
+        self.offline = OfflineDiagnoser(frozenset(settings.extra_safe_actions))
 
     async def budget_refusal(self, cluster: str) -> str | None:
         """Return why the cluster may not use the model now, or None when it may."""

@@ -10,6 +10,8 @@ ownership again with the principal of the envelope.
 import logging
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from libs.common.errors import Conflict, Forbidden, NotFound, ServiceError
 from libs.common.rpc import Principal, RpcRequest
 from services.ai import service
@@ -39,8 +41,15 @@ def _principal(request: RpcRequest) -> Principal:
     return request.principal
 
 
+def action_title(action: str, params: dict, lang: str) -> str:
+    try:
+        return ACTION_CLASSES[action].model_validate(params).description().get(lang)
+    except (KeyError, ValidationError):
+        return action
+
+
 def repair_view(row: RepairRecord, lang: str) -> dict:
-    title = ACTION_CLASSES[row.action].model_validate(row.params).description().get(lang)
+    title = action_title(row.action, row.params, lang)
     return {
         "id": row.id,
         "diagnosis_id": row.diagnosis_id,

@@ -62,14 +62,19 @@ def action_title(action: str, params: dict) -> Localized:
     return Localized(zh=zh.format(**values), en=en.format(**values))
 
 
-def to_proposal(action: RepairAction) -> ProposedAction:
-    """Turn a playbook action into a proposal with its id, parameters, safety flag and title."""
+def to_proposal(kind: FaultKind, action: RepairAction, extra_safe: frozenset[str] = frozenset()) -> ProposedAction:
+    """Turn a playbook action into a proposal with its id, parameters, safety flag and title.
+
+    The action is safe when the catalog marks it so, or when the operator lists
+    ``<kind>:<action id>`` in ``extra_safe``.
+    """
     params = dict(action.params)
+    identifier = action_id(action)
     return ProposedAction(
-        action_id=action_id(action),
+        action_id=identifier,
         action=action.action,
         params=params,
-        safe=action.safe,
+        safe=action.safe or f"{kind.kind}:{identifier}" in extra_safe,
         title=action_title(action.action, params),
     )
 
@@ -79,6 +84,6 @@ def playbook_actions(kind: FaultKind) -> dict[str, RepairAction]:
     return {action_id(action): action for action in kind.playbook.actions}
 
 
-def proposals_for(kind: FaultKind) -> list[ProposedAction]:
+def proposals_for(kind: FaultKind, extra_safe: frozenset[str] = frozenset()) -> list[ProposedAction]:
     """Return every playbook action of ``kind`` as a proposal, in playbook order."""
-    return [to_proposal(action) for action in kind.playbook.actions]
+    return [to_proposal(kind, action, extra_safe) for action in kind.playbook.actions]

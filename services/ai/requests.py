@@ -14,6 +14,13 @@ from services.ai.repairs.policy import RepairPolicy, decide_requested, normalise
 from services.ai.schemas import DiagnoseRepairRequest, DiagnoseRepairResponse, ProposedActionOut, RepairOut, StepOut
 from services.ai.upstream import Upstream
 
+
+def action_title(action: str, params: dict, lang: str) -> str:
+    from services.ai.handlers import action_title as title
+
+    return title(action, params, lang)
+
+
 logger = logging.getLogger(__name__)
 
 SEVERITY_RANK = {"critical": 3, "error": 2, "warning": 1, "info": 0}
@@ -156,7 +163,7 @@ class RequestFlows:
                 action=row.action,
                 params=row.params,
                 safe=row.safe,
-                title=ACTION_CLASSES[row.action].model_validate(row.params).description().get(lang),
+                title=action_title(row.action, row.params, lang),
                 status=(current[row.id] or row).status,
             )
             for row in rows

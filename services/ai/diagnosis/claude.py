@@ -62,7 +62,7 @@ def parse_answer(text: str) -> ModelAnswer:
 
 
 def choose_actions(
-    kind_name: str | None, choices: list[_Choice], lang: Language
+    kind_name: str | None, choices: list[_Choice], lang: Language, extra_safe: frozenset[str] = frozenset()
 ) -> tuple[list[ProposedAction], list[DiagnosisStep]]:
     """Keep the model's choices that name a playbook action of the kind with matching parameters.
 
@@ -91,7 +91,7 @@ def choose_actions(
             )
             continue
         if all(existing.action_id != choice.action_id for existing in accepted):
-            accepted.append(to_proposal(action))
+            accepted.append(to_proposal(kind, action, extra_safe))
     return accepted, rejected
 
 
@@ -118,7 +118,8 @@ class ClaudeDiagnoser:
     async def diagnose(self, context: DiagnosisContext, lang: Language, max_steps: int) -> Diagnosis:
         kind = find_kind(context.kind)
         loop = ToolLoop(self.client, self.settings, self._toolbox(context))
-        messages = [{"role": "user", "content": render_context(context, kind)}]
+        extra_safe = frozenset(self.settings.extra_safe_actions)
+        messages = [{"role": "user", "content": render_context(context, kind, extra_safe)}]
         result = await loop.run(DIAGNOSIS_SYSTEM, messages, max_steps)
 
         try:
@@ -127,7 +128,7 @@ class ClaudeDiagnoser:
             logger.warning("model answer rejected cluster=%s kind=%s error=%s", context.cluster, context.kind, error)
             raise LlmUnavailable("invalid_answer", result.steps, result.tokens) from error
 
-        proposals, rejected = choose_actions(context.kind, answer.proposed_actions, lang)
+        proposals, rejected = choose_actions(context.kind, answer.proposed_actions, lang, extra_safe)
         evidence = answer.evidence or (context.incident.evidence[:5] if context.incident else [])
         return Diagnosis(
             kind=context.kind,

@@ -15,6 +15,8 @@ _UNRESOLVED_RE = re.compile(r"[Uu]nresolved address[^A-Za-z0-9]*(?P<host>[A-Za-z
 _PATH_RE = re.compile(r"(?<![\w:/])(?P<path>/(?:[\w.\-@]+/)*[\w.\-@]+)")
 _WINDOWS_PATH_RE = re.compile(r"(?P<path>\b[A-Za-z]:[\\/][^\s:'\"]+)")
 _IGNORED_PATH_PREFIXES = ("/proc/", "/dev/null")
+# Stack frames print "DataNode.java:1173", which looks like host:port.
+_SOURCE_SUFFIXES = (".java", ".scala", ".kt", ".groovy")
 
 # Which facts a kind's explanation uses; kinds not listed show every fact that was found.
 KIND_FACTS: dict[str, tuple[str, ...]] = {
@@ -62,6 +64,8 @@ def _first_address(lines: list[str]) -> re.Match[str] | None:
     for line in lines:
         for match in _ADDRESS_RE.finditer(line):
             host = match.group("host")
+            if host.endswith(_SOURCE_SUFFIXES):
+                continue
             # A timestamp such as 08:44:04 also looks like host:port; a host has a letter or is an IPv4 address.
             if re.search(r"[A-Za-z]", host) or _IPV4_RE.fullmatch(host):
                 return match

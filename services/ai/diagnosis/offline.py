@@ -122,6 +122,9 @@ class OfflineDiagnoser:
 
     name = "offline"
 
+    def __init__(self, extra_safe: frozenset[str] = frozenset()) -> None:
+        self.extra_safe = extra_safe
+
     async def diagnose(self, context: DiagnosisContext, lang: Language, max_steps: int = 3) -> Diagnosis:
         return self.diagnose_now(context, lang)
 
@@ -145,7 +148,7 @@ class OfflineDiagnoser:
             ),
             what_to_do=_what_to_do(kind, facts_text),
             steps=_steps(incident, kind, facts, lang),
-            proposed_actions=proposals_for(kind) if incident else [],
+            proposed_actions=proposals_for(kind, self.extra_safe) if incident else [],
             diagnoser="offline",
         )
         logger.debug("offline diagnosis built cluster=%s kind=%s", context.cluster, kind.kind)

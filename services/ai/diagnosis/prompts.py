@@ -51,11 +51,11 @@ def escape_data(text: str) -> str:
     return text.replace("<", "‹").replace(">", "›")
 
 
-def _playbook_section(kind: FaultKind) -> str:
+def _playbook_section(kind: FaultKind, extra_safe: frozenset[str]) -> str:
     playbook = kind.playbook
     actions = [
         {"action_id": proposal.action_id, "safe": proposal.safe, "what": proposal.title.en}
-        for proposal in proposals_for(kind)
+        for proposal in proposals_for(kind, extra_safe)
     ]
     lines = [
         f"Catalog kind: {kind.kind} ({kind.title.en}; severity {kind.severity})",
@@ -70,7 +70,7 @@ def _playbook_section(kind: FaultKind) -> str:
     return "\n".join(lines)
 
 
-def render_context(context: DiagnosisContext, kind: FaultKind) -> str:
+def render_context(context: DiagnosisContext, kind: FaultKind, extra_safe: frozenset[str] = frozenset()) -> str:
     """Render the context as the first user message: instructions outside, data inside elements."""
     parts = [f"Cluster: {escape_data(context.cluster)}"]
     if context.node is not None:
@@ -97,5 +97,5 @@ def render_context(context: DiagnosisContext, kind: FaultKind) -> str:
     if context.related_incidents:
         related = escape_data(json.dumps(context.related_incidents, ensure_ascii=False, default=str))
         parts.append(f"<related_incidents>{related}</related_incidents>")
-    parts.append(_playbook_section(kind))
+    parts.append(_playbook_section(kind, extra_safe))
     return "\n\n".join(parts)

@@ -35,6 +35,7 @@ COMMAND_RESTART = "restart_daemon"
 COMMAND_CLEAN_TEMP = "clean_temp_dir"
 COMMAND_JPS = "jps"
 
+HADOOP_TMP_DIR = "hadoop.tmp.dir"
 _SAFEMODE_ON_RE = re.compile(r"Safe mode is ON", re.IGNORECASE)
 _SAFEMODE_OFF_RE = re.compile(r"Safe mode is OFF", re.IGNORECASE)
 _MISSING_BLOCKS_RE = re.compile(r"Missing blocks:\s*(\d+)", re.IGNORECASE)
@@ -148,26 +149,40 @@ class LeaveSafeMode(RepairAction):
 
 
 class CleanTempDir(RepairAction):
-    """Delete the contents of a temporary folder that lies inside the configured roots."""
+    """Delete the contents of a temporary folder that lies inside the configured roots.
+
+    ``root`` is an absolute path, or ``hadoop.tmp.dir`` for the node's first configured temp
+    root; ``resolve`` turns it into the path the command gets.
+    """
 
     name: ClassVar[str] = "clean_temp_dir"
     root: str = Field(min_length=2, max_length=255)
+    path: str | None = Field(default=None, exclude=True)
 
     @field_validator("root")
     @classmethod
     def _check_root(cls, value: str) -> str:
+        if value == HADOOP_TMP_DIR:
+            return value
         path = PurePosixPath(value)
         if not path.is_absolute() or ".." in path.parts or "\x00" in value:
-            raise ValueError("root must be an absolute path without '..'")
+            raise ValueError("root must be hadoop.tmp.dir or an absolute path without '..'")
         return str(path)
 
-    def inside_roots(self, roots: list[str]) -> bool:
-        """Tell whether ``root`` is one of ``roots`` or lies inside one of them."""
-        path = PurePosixPath(self.root)
-        return any(path == PurePosixPath(root) or PurePosixPath(root) in path.parents for root in roots)
+    def resolve(self, roots: list[str], node: str, user: str) -> "CleanTempDir":
+        """Return the action with ``path`` set; raise ValueError when it lies outside ``roots``."""
+        expanded = [root.replace("{node}", node).replace("{user}", user) for root in roots]
+        if not expanded:
+            raise ValueError("no temp roots are configured (HFD_AI_TEMP_ROOTS)")
+        path = PurePosixPath(expanded[0] if self.root == HADOOP_TMP_DIR else self.root)
+        if not any(path == PurePosixPath(root) or PurePosixPath(root) in path.parents for root in expanded):
+            raise ValueError(f"{path} is outside the allowed temp roots {expanded}")
+        return self.model_copy(update={"path": str(path)})
 
     def commands(self) -> list[CommandCall]:
-        return [CommandCall(COMMAND_CLEAN_TEMP, {"path": self.root})]
+        if self.path is None:
+            raise ValueError("clean_temp_dir needs resolve() before it runs")
+        return [CommandCall(COMMAND_CLEAN_TEMP, {"path": self.path})]
 
 
 class RaiseSettingAndRestart(RepairAction):

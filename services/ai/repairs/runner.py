@@ -98,8 +98,8 @@ class RepairRunner:
     ) -> None:
         if record.node_uuid is None:
             raise RepairFailed("the node of the incident is not known to inventory")
-        if isinstance(action, CleanTempDir) and not action.inside_roots(self.settings.temp_roots):
-            raise RepairFailed(f"{action.root} is outside the allowed temp roots {self.settings.temp_roots}")
+        if isinstance(action, CleanTempDir):
+            action = await self._resolve_temp_dir(action, record, upstream)
 
         command_principal = principal if principal is not None and principal.is_admin else None
         runner = _CommandRunner(upstream, command_principal, record, self.settings, record.safe, outcome)
@@ -129,6 +129,13 @@ class RepairRunner:
             await upstream.resolve_incident(
                 principal, record.incident_id, note=f"repaired by hfd-ai: {record.action_id}"
             )
+
+    async def _resolve_temp_dir(self, action: CleanTempDir, record: RepairRecord, upstream: Upstream) -> CleanTempDir:
+        node = await upstream.resolve_node(None, record.node, record.cluster_uuid)
+        try:
+            return action.resolve(self.settings.temp_roots, record.node, str(node.get("ssh_user", "")))
+        except ValueError as error:
+            raise RepairFailed(str(error)) from None
 
     async def _incident_quiet(
         self, record: RepairRecord, upstream: Upstream, principal: Principal | None, since: datetime

@@ -1,0 +1,1 @@
+"""Stand-ins for external services (never for our own), served on loopback sockets."""
