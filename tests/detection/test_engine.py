@@ -26,6 +26,23 @@ def kinds(detections: list) -> list[str]:
     return [d.kind for d in detections]
 
 
+def test_most_specific_kind_wins(engine: DetectionEngine) -> None:
+    text = (f"{stamp(0)} FATAL org.apache.hadoop.yarn.server.resourcemanager.ResourceManager: Error starting "
+            "ResourceManager\njava.net.BindException: Problem binding to [rm1:8031] java.net.BindException: "
+            "Address already in use")
+    assert kinds(detect_text(engine, text, log_type="resourcemanager")) == ["port_in_use"]
+
+
+def test_report_unreachable_node(engine: DetectionEngine) -> None:
+    detection = engine.report_unreachable(cluster="c1", node="dn7", reason="SSH connect timed out after 10 s",
+                                          at=START)
+    assert detection.kind == "node_unreachable"
+    assert detection.severity == "critical"
+    assert detection.title_en == "Collector cannot reach the node over SSH"
+    assert detection.evidence_text == "SSH connect timed out after 10 s"
+    assert detection.record is None
+
+
 def test_spill_failure_after_space_error_is_disk_full(engine: DetectionEngine) -> None:
     text = (
         f"{stamp(0)} FATAL [IPC Server handler 1 on 39673] org.apache.hadoop.mapred.TaskAttemptListenerImpl: "

@@ -25,7 +25,7 @@ from typing import IO
 import click
 
 from libs.common.catalog import CatalogError, catalog_dir_from_env, load_catalog
-from libs.common.logformat import iter_records, log_type_from_filename
+from libs.common.logformat import iter_records, log_type_from_filename, parse_header
 from services.faults.detection.engine import DetectionEngine
 from services.faults.detection.incidents import Incident, IncidentAggregator
 
@@ -115,6 +115,13 @@ def _print_json(incidents: list[Incident], lang: str) -> None:
         click.echo(json.dumps(incident.to_json(lang), ensure_ascii=False))
 
 
+def _evidence_summary(evidence: str) -> str:
+    # The table shows the level and message of the first line; the timestamp and logger are long.
+    first_line = evidence.split("\n", 1)[0]
+    header = parse_header(first_line)
+    return f"{header.level} {header.message}" if header is not None else first_line
+
+
 def _print_table(incidents: list[Incident], lang: str, files: int) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -132,7 +139,7 @@ def _print_table(incidents: list[Incident], lang: str, files: int) -> None:
     for index, (header_en, header_zh) in enumerate(headers):
         table.add_column(header_en if english else header_zh, overflow="fold", no_wrap=index in (0, 1))
     for incident in incidents:
-        first_evidence = incident.evidence[0].split("\n", 1)[0] if incident.evidence else ""
+        first_evidence = _evidence_summary(incident.evidence[0]) if incident.evidence else ""
         table.add_row(
             incident.severity, incident.kind, incident.title_en if english else incident.title_zh,
             Path(incident.file).name, f"{incident.first_line}-{incident.last_line}", str(incident.count),

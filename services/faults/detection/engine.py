@@ -7,6 +7,7 @@ Usage, the same for files read offline and for records streamed from many nodes:
         for detection in engine.process(record, cluster="prod", node="nn1", log_type="namenode"):
             ...
     engine.process_metric(cluster="prod", node="dn3", cpu_pct=97.0, mem_pct=40.0, disk_pct=55.0, at=now)
+    engine.report_unreachable(cluster="prod", node="dn4", reason="SSH connect timed out", at=now)
     saved_bytes = engine.template_state()
 
 For each record the engine:
@@ -166,6 +167,13 @@ class DetectionEngine:
                     f"{pressure.threshold_pct:.0f}% since {pressure.since.isoformat()}")
             detections.append(self._detection("resource_pressure", None, cluster, node, "metrics", at, text, None))
         return detections
+
+    def report_unreachable(self, *, cluster: str, node: str, reason: str, at: datetime) -> Detection:
+        """Return a ``node_unreachable`` detection for a node the collector cannot reach over SSH.
+
+        ``reason`` is the collector's error text (refused, timed out, authentication failed).
+        """
+        return self._detection("node_unreachable", None, cluster, node, "collector", at, reason, None)
 
     def _qualified_kinds(
         self, record: LogRecord, level: str | None, literals: list[str], source: SourceState, at: datetime
