@@ -61,6 +61,8 @@ class LogWriter:
             self.close()
             if self.path.exists():
                 os.replace(self.path, self._backup(1))
+            # log4j creates the new file at once, so the name never goes missing for long.
+            self._open()
         else:
             handle = self._open()
             shutil.copyfile(self.path, self._backup(1))

@@ -7,6 +7,7 @@ leading timestamp of each header is rewritten during replay.
 """
 
 import logging
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -176,7 +177,7 @@ def detect_kind(path: Path) -> str:
     return "unknown"
 
 
-def slug(text: str, limit: int = 40) -> str:
+def slug(text: str, limit: int = 50) -> str:
     cleaned = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     return cleaned[:limit].strip("-") or "node"
 
@@ -232,16 +233,17 @@ def plan_replay(source: Path, user: str, stamp: int) -> list[ReplayNodePlan]:
     plans: list[ReplayNodePlan] = []
     used_names: set[str] = set()
     for entry in entries:
-        files = [entry] if entry.is_file() else sorted(p for p in entry.rglob("*") if p.is_file())
+        files = [entry] if entry.is_file() else _files_below(entry)
         name = _unique(slug(entry.name.removesuffix(".log")), used_names)
         plan = ReplayNodePlan(name=name, source=entry)
         used_targets: set[str] = set()
-        for number, path in enumerate(files, start=1):
+        for path in files:
             layout = detect_layout(path)
             if layout is None:
                 logger.info("replay: skipping %s, no line starts with a known timestamp", path)
                 continue
             kind = detect_kind(path)
+            number = sum(1 for replay_file in plan.files if replay_file.kind == "container") + 1
             target = _unique_file(target_file_name(kind, path, user, name, number, stamp), used_targets)
             plan.files.append(ReplayFile(path, target, layout, kind))
         if plan.files:
@@ -253,6 +255,15 @@ def plan_replay(source: Path, user: str, stamp: int) -> list[ReplayNodePlan]:
     if not plans:
         raise ValueError(f"no log files with known timestamp layouts found in {source}")
     return plans
+
+
+def _files_below(folder: Path) -> list[Path]:
+    """Return the files under a folder, following symbolic links to folders, in name order."""
+    found = []
+    for parent, folders, names in os.walk(folder, followlinks=True):
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        found.extend(Path(parent) / name for name in sorted(names) if not name.startswith("."))
+    return found
 
 
 def _unique(name: str, used: set[str]) -> str:
