@@ -62,17 +62,24 @@ def event_row(message: Msg) -> dict | None:
     return {
         "operation_id": event.operation_id,
         "user_id": event.user_id,
-        "username": event.username[:50] if event.username else None,
-        "description": f"{event.action} -> {event.status_code} {event.outcome}",
-        "action": event.action[:200],
-        "target": event.target[:500],
-        "outcome": event.outcome[:20],
+        "username": _text(event.username, 50),
+        "description": _text(f"{event.action} -> {event.status_code} {event.outcome}", 1000),
+        "action": _text(event.action, 200),
+        "target": _text(event.target, 500),
+        "outcome": _text(event.outcome, 20),
         "status_code": event.status_code,
-        "source": message.subject.rsplit(".", 1)[-1][:30],
-        "request_id": event.request_id[:64],
-        "client_address": event.client_address[:64] if event.client_address else None,
+        "source": _text(message.subject.rsplit(".", 1)[-1], 30),
+        "request_id": _text(event.request_id, 64),
+        "client_address": _text(event.client_address, 64),
         "operation_time": event.occurred_at,
     }
+
+
+def _text(value: str | None, max_length: int) -> str | None:
+    """Fit a client-influenced string to its column: no NUL (PostgreSQL rejects it), at most ``max_length``."""
+    if value is None:
+        return None
+    return value.replace("\x00", "\ufffd")[:max_length]
 
 
 def audit_item(record: SysExecLog) -> AuditItem:

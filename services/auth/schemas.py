@@ -159,9 +159,16 @@ class AuditListQuery(ApiModel):
     size: int = Field(default=10, ge=1, le=100)
 
 
+def check_no_nul(value: str) -> str:
+    """Reject NUL characters, which PostgreSQL text columns cannot store."""
+    if "\x00" in value:
+        raise PydanticCustomError("invalid_value", "contains a NUL character")
+    return value
+
+
 class AuditCreateRequest(ApiModel):
     user_id: int = Field(ge=1, le=2**31 - 1)
-    description: str = Field(min_length=1, max_length=1000)
+    description: Annotated[str, AfterValidator(check_no_nul)] = Field(min_length=1, max_length=1000)
 
 
 class AuditDeleteParams(ApiModel):

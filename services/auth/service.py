@@ -35,6 +35,8 @@ async def get_or_raise_unauthorized(session: AsyncSession, *, user_id: int) -> U
 
 async def get_by_name(session: AsyncSession, *, username: str, for_update: bool = False) -> User | None:
     """Return the user whose username matches case-insensitively, or None."""
+    if "\x00" in username:
+        return None  # PostgreSQL text cannot contain NUL, so no stored username does
     statement = select(User).where(func.lower(User.username) == username.lower())
     if for_update:
         statement = statement.with_for_update()
