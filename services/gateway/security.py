@@ -32,7 +32,9 @@ ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - a claim value, not a secret
 REQUIRED_CLAIMS = ["sub", "username", "jti", "exp", "iat", "typ"]
 ROLES = ("admin", "operator", "observer")
 KV_DELETE_OPERATIONS = ("DEL", "PURGE")
-WATCH_RETRY_SECONDS = 1.0
+WATCH_RETRY_SECONDS = 0.5
+# A request that arrives while the token state is still loading waits this long before 503.
+READY_WAIT_SECONDS = 5.0
 PRUNE_MARGIN_SECONDS = 600
 
 
@@ -214,7 +216,10 @@ class TokenVerifier:
         """Return the verified token; raise ``Unauthorized("invalid_token")`` for any failed check."""
         claims = self._decode(token)
         if not self.state.ready.is_set():
-            raise service_unavailable("auth")
+            try:
+                await asyncio.wait_for(self.state.ready.wait(), timeout=READY_WAIT_SECONDS)
+            except TimeoutError:
+                raise service_unavailable("auth") from None
         if self.state.is_revoked(claims["jti"]):
             raise Unauthorized("invalid_token")
 
