@@ -85,6 +85,7 @@ def start_infra() -> Infra:
     suffix = secrets.token_hex(4)
     database_name = f"hfd_test_{suffix}"
     asyncio.run(_execute(admin_url, f'CREATE DATABASE "{database_name}"'))
+    asyncio.run(create_test_streams(nats_url, f"t{suffix}"))
     return Infra(
         nats_url=nats_url,
         database_url=admin_url.rsplit("/", 1)[0] + f"/{database_name}",
@@ -109,6 +110,39 @@ def stop_infra(infra: Infra) -> None:
     for server in reversed(infra._embedded):
         server.stop()
     shutil.rmtree(infra.work_dir, ignore_errors=True)
+
+
+# JetStream reserves each file stream's max_bytes from the server's storage when the stream is
+# created. The production limits of libs.common.bus add up to 27 GiB a prefix, so on a shared
+# server only two test sessions fit at once and the next fails with "insufficient storage
+# resources". Test streams get this limit instead.
+TEST_STREAM_MAX_BYTES = 256 * 1024**2
+
+
+async def create_test_streams(url: str, prefix: str) -> None:
+    """Create every stream of ``prefix`` with small byte limits; services then find them and keep them."""
+    import nats
+    from nats.js.api import StorageType, StreamConfig
+
+    from libs.common.bus import DUPLICATE_WINDOW_SECONDS, STREAM_LIMITS
+    from libs.common.names import STREAM_SUBJECTS, Names
+
+    names = Names(prefix)
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        for stream in STREAM_SUBJECTS:
+            config = StreamConfig(
+                name=names.stream(stream),
+                subjects=names.stream_subjects(stream),
+                storage=StorageType.FILE,
+                max_age=STREAM_LIMITS[stream]["max_age"],
+                max_bytes=TEST_STREAM_MAX_BYTES,
+                duplicate_window=DUPLICATE_WINDOW_SECONDS,
+            )
+            await js.add_stream(config)
+    finally:
+        await nc.close()
 
 
 async def _execute(url: str, statement: str) -> None:
