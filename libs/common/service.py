@@ -138,10 +138,13 @@ async def _shutdown(ctx: ServiceContext) -> None:
             await cleanup()
         except Exception:
             logger.exception("cleanup failed service=%s", ctx.name)
+    # Endpoints and consumers are already stopped, so a drain would only wait on the cancelled
+    # pull subscriptions; flushing sends what was published, then the connection closes.
     try:
-        await asyncio.wait_for(ctx.nc.drain(), timeout=5)
+        await ctx.nc.flush(timeout=2)
     except Exception as error:
-        logger.warning("nats drain failed service=%s error=%s", ctx.name, error)
+        logger.warning("nats flush at stop failed service=%s error=%s", ctx.name, error)
+    await ctx.nc.close()
     if ctx.db is not None:
         await ctx.db.dispose()
     logger.info("service stopped service=%s", ctx.name)
