@@ -25,7 +25,7 @@ from libs.common.logging import configure_logging
 @click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
               help="Replay speed factor: the original gaps between records are divided by it.")
 @click.option("--max-wait", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True,
-              help="Longest single wait between two replayed records, in seconds.")
+              help="Maximum wait between two replayed records, in seconds.")
 @click.option("--loop/--no-loop", "loop_replay", default=False, show_default=True,
               help="Start the replay again from the first record when it ends.")
 @click.option("--fault-interval", type=click.FloatRange(min=0), default=45.0, show_default=True,

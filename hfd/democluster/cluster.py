@@ -35,9 +35,9 @@ logger = logging.getLogger(__name__)
 def generated_roles(count: int, prefix: str, secondary_namenode: bool) -> list[tuple[str, tuple[str, ...]]]:
     """Name the nodes of a generated cluster and give each its daemons.
 
-    One node runs all daemons (a pseudo-distributed cluster); otherwise the first node is the
-    master (NameNode, ResourceManager, optionally SecondaryNameNode) and the others are workers
-    (DataNode and NodeManager).
+    A single node runs all daemons, as a pseudo-distributed cluster does. With more nodes the
+    first is the master (NameNode, ResourceManager, optionally SecondaryNameNode) and the
+    others are workers (DataNode and NodeManager).
     """
     if count == 1:
         daemons = ("namenode", "datanode", "resourcemanager", "nodemanager")
@@ -87,6 +87,8 @@ class DemoCluster:
     async def start(self) -> ClusterManifest:
         """Create the node folders and keys, bind the SSH servers, write the manifest and start
         the log generation. Raises ValueError on invalid settings, before binding anything."""
+        if self.servers or self.runtimes:
+            raise RuntimeError(f"demo cluster {self.config.name} already started; stop() it first")
         config = self.config
         replay_plans = self._replay_plans()
         if replay_plans is None:
@@ -188,7 +190,7 @@ class DemoCluster:
             try:
                 return await server.start(port)
             except OSError as error:
-                raise OSError(f"cannot listen on {server.address}:{port} for node {server.name}: {error}; "
+                raise OSError(f"failed to listen on {server.address}:{port} for node {server.name}: {error}; "
                               "choose another --base-port") from error
         if previous_port:
             try:

@@ -34,7 +34,7 @@ FILLER_FILE_BYTES = 256 * 1024
 
 @dataclass
 class FaultContext:
-    """What a scenario needs to know about the node it acts on."""
+    """Node details a scenario acts on: shared ids, paths, random source and traffic models."""
 
     ctx: ClusterContext
     node: NodeIdentity
@@ -44,10 +44,9 @@ class FaultContext:
 
 
 class Scenario:
-    """Base of the fault scenarios; subclasses set the class attributes and the record builders."""
+    """Base of the fault scenarios. Subclasses set the class attributes and the record builders."""
 
     name = ""
-    title = ""
     target_daemons: tuple[str, ...] = ()
     fixed_by = "restart"
     repeat_seconds = 10.0
@@ -62,7 +61,7 @@ class Scenario:
         return next((daemon for daemon in self.target_daemons if daemon in daemons), None)
 
     def prepare(self, fc: FaultContext) -> dict:
-        """Change files on the node before the onset; returns details stored with the fault."""
+        """Change files on the node before the onset, and return details stored with the fault."""
         return {}
 
     def onset(self, fc: FaultContext, daemon: str) -> list[Emission]:
@@ -77,7 +76,6 @@ class Scenario:
 
 class DiskFull(Scenario):
     name = "disk_full"
-    title = "DataNode disk full"
     target_daemons = ("datanode",)
     fixed_by = "temp_dir_cleaned"
     repeat_seconds = 8.0
@@ -144,7 +142,6 @@ class SafeMode(Scenario):
     writes are written by the NameNode and NodeManager traffic models while safe mode is on."""
 
     name = "safe_mode"
-    title = "NameNode in safe mode"
     target_daemons = ("namenode",)
     fixed_by = "safemode_leave"
     repeat_seconds = 30.0
@@ -167,7 +164,6 @@ class NameNodeUnreachable(Scenario):
     """The DataNode stops reaching the NameNode; its retries come from the DataNode traffic model."""
 
     name = "namenode_unreachable"
-    title = "DataNode cannot reach the NameNode"
     target_daemons = ("datanode",)
     repeat_seconds = 1.0
     suppresses_traffic = True
@@ -184,7 +180,6 @@ class NameNodeUnreachable(Scenario):
 
 class ContainerOverMemory(Scenario):
     name = "container_memory"
-    title = "Container beyond its physical memory limit"
     target_daemons = ("nodemanager",)
     fixed_by = "expiry"
     repeat_seconds = 20.0
@@ -239,7 +234,6 @@ class OutOfMemory(Scenario):
     """The JVM runs out of heap; YARN's uncaught exception handler halts it, so no SHUTDOWN_MSG follows."""
 
     name = "out_of_memory"
-    title = "Daemon out of heap memory"
     target_daemons = ("nodemanager", "resourcemanager")
     stops_daemon = True
     weight = 0.7
@@ -265,7 +259,6 @@ class OutOfMemory(Scenario):
 
 class TooManyOpenFiles(Scenario):
     name = "too_many_open_files"
-    title = "DataNode out of file descriptors"
     target_daemons = ("datanode",)
     repeat_seconds = 3.0
 
@@ -285,7 +278,6 @@ class IncompatibleClusterIds(Scenario):
     """
 
     name = "incompatible_cluster_ids"
-    title = "DataNode storage has another cluster id"
     target_daemons = ("datanode",)
     fixed_by = "datanode_dir_fixed"
     stops_daemon = True
@@ -322,7 +314,6 @@ class IncompatibleClusterIds(Scenario):
 
 class JvmPause(Scenario):
     name = "jvm_pause"
-    title = "Long JVM pause"
     target_daemons = ("namenode", "resourcemanager", "datanode", "nodemanager")
     fixed_by = "expiry"
     repeat_seconds = 15.0

@@ -106,7 +106,7 @@ class NodeRuntime:
             self.writer(target).write(format_record(record))
 
     def append_lines(self, log_type: str, lines: list[str]) -> Path:
-        """Append exact lines to one log (a daemon name or ``audit``); returns the file path."""
+        """Append exact lines to one log (a daemon name or ``audit``) and return the file path."""
         if log_type not in self.log_types():
             raise ValueError(f"node {self.name} has no log type {log_type!r}; use one of {self.log_types()}")
         writer = self.writer(log_type)
@@ -160,8 +160,8 @@ class NodeRuntime:
         logger.info("node %s: %s started (generation %d)", self.name, daemon, self.generation[daemon])
 
     def _datanode_storage_loads(self) -> bool:
-        """Check the DataNode storage at start; writes the failure and stops the DataNode when
-        the incompatible-cluster-ids fault is still in place."""
+        """Check the DataNode storage at start. While the incompatible-cluster-ids fault is in
+        place, write the failure and stop the DataNode again."""
         if IncompatibleClusterIds.name not in self._state.get("faults", {}):
             return True
 
@@ -176,7 +176,7 @@ class NodeRuntime:
             logger.info("node %s: datanode exits at start, storage has cluster id %s", self.name, found)
             return False
 
-        # A missing VERSION means the storage was wiped; the DataNode formats it for this cluster.
+        # A missing VERSION means the storage was wiped, so the DataNode formats it for this cluster.
         write_datanode_version(version_path, self.ctx.cluster_id, self.ctx)
         self._clear_fault(IncompatibleClusterIds.name, "datanode_dir_fixed")
         return True
@@ -211,8 +211,9 @@ class NodeRuntime:
                 continue
             try:
                 self.emit(daemon, model.next_records())
-            except OSError:
-                logger.exception("node %s: writing the %s log failed", self.name, daemon)
+            except Exception:
+                # A failed write or a generator bug must not end the demo's traffic silently.
+                logger.exception("node %s: writing the %s log failed; retrying in 5 s", self.name, daemon)
                 await asyncio.sleep(5)
 
     async def _sync_loop(self) -> None:
@@ -220,7 +221,8 @@ class NodeRuntime:
             await asyncio.sleep(self.config.state_poll_interval)
             try:
                 self.sync()
-            except (OSError, ValueError, KeyError):
+            except Exception:
+                # A damaged state file (edited by hand, say) must not end the reactions for good.
                 logger.exception("node %s: state sync failed; retrying in 5 s", self.name)
                 await asyncio.sleep(5)
 
@@ -233,7 +235,7 @@ class NodeRuntime:
     # State reconciliation
 
     def sync(self) -> None:
-        """Bring the logs in line with the state file once; the sync task calls this every poll."""
+        """Bring the logs in line with the state file once. The sync task calls this every poll."""
         self._state = self.store.read()
         self._reconcile_daemons()
         self._reconcile_safemode()
@@ -348,7 +350,7 @@ class NodeRuntime:
         return names
 
     def inject(self, name: str) -> dict:
-        """Start a fault scenario now; raises KeyError or ValueError when it cannot start here."""
+        """Start a fault scenario now. Raises KeyError or ValueError when it cannot start here."""
         scenario = scenario_by_name(name)
         daemon = scenario.target_daemon(self.identity.daemons)
         if daemon is None:
@@ -388,7 +390,7 @@ class NodeRuntime:
         return fault
 
     def _inject_storage_failure(self, datanode_cluster_id: str) -> None:
-        """An operator restarts the DataNode and it fails to load its re-formatted storage."""
+        """Write an operator's restart of the DataNode that fails to load its re-formatted storage."""
         spec = daemon_spec("datanode")
         self._write_shutdown("datanode")
         banner = startup_banner(spec, self.name, self.identity.address, self.ctx.user, str(self.layout.hadoop_home))

@@ -160,8 +160,11 @@ def control_daemon(cluster: SimCluster, tool: str, action: str, rest: list[str])
     daemon = rest[0]
     family = HDFS_DAEMONS if tool == "hdfs" else YARN_DAEMONS
     if daemon not in family:
-        other = "yarn" if daemon in YARN_DAEMONS else "hdfs" if daemon in HDFS_DAEMONS else None
-        hint = f"; use {other} --daemon {action} {daemon}" if other else ""
+        hint = ""
+        if daemon in YARN_DAEMONS:
+            hint = f"; use yarn --daemon {action} {daemon}"
+        elif daemon in HDFS_DAEMONS:
+            hint = f"; use hdfs --daemon {action} {daemon}"
         print(f"ERROR: {daemon} is not a {tool} daemon{hint}", file=sys.stderr)
         return 1
 
@@ -251,8 +254,8 @@ def hostname(cluster: SimCluster, command: str, args: list[str]) -> int:
 
 
 def df(cluster: SimCluster, command: str, args: list[str]) -> int:
-    """Run the real df; while a disk-full fault is active on this node, show the file system that
-    contains the node's home as full (1K-block outputs only, human-readable output is unchanged)."""
+    """Run the real df. While a disk-full fault is active on this node, show the file system that
+    contains the node's home as full. Only 1K-block output changes, human-readable output does not."""
     real_df = find_real_command("df", cluster.local_layout().bin_dir)
     result = subprocess.run([real_df, *args], capture_output=True, text=True, check=False)
     output = result.stdout

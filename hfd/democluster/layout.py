@@ -70,7 +70,7 @@ class NodeLayout:
 
     @property
     def temp_dir(self) -> Path:
-        """hadoop.tmp.dir: emptying it ends the disk-full fault."""
+        """hadoop.tmp.dir. Removing the files a disk-full fault puts here ends that fault."""
         return self.home / "tmp"
 
     @property

@@ -1,9 +1,9 @@
 """Append-only log files that rotate the way Hadoop deployments rotate them.
 
-``rename`` follows log4j 1.2's RollingFileAppender (Hadoop's RFA appender): after a write
+``rename`` follows log4j 1.2's RollingFileAppender (Hadoop's RFA appender). After a write
 that brings the file to ``max_bytes`` or more, ``x.log.(N-1)`` becomes ``x.log.N`` and so
-on down to ``x.log`` becoming ``x.log.1``, then a new empty ``x.log`` is opened, so the
-file a reader holds open keeps its inode but gets no more lines.
+on down to ``x.log``, which becomes ``x.log.1``. Then a new empty ``x.log`` is opened. The
+file a reader has open keeps its inode but gets no more lines.
 ``copytruncate`` follows logrotate's option of that name: the backups shift the same way,
 ``x.log`` is copied to ``x.log.1`` and then truncated in place, so the inode stays the
 same and its size drops to zero.
@@ -79,7 +79,7 @@ class LogWriter:
     def _open(self):
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Held open between writes, as log4j holds its appender's file.
+            # Kept open between writes, as log4j keeps its appender's file open.
             self._file = open(self.path, "ab", buffering=0)
         return self._file
 

@@ -176,6 +176,8 @@ class NodeServer:
 
         command = process.command
         argv = ["/bin/sh", "-c", command] if command is not None else ["/bin/sh"]
+        # Tests of the collector and the AI service read this record as the node's command
+        # history, so keep its message and arguments.
         logger.debug("node %s: exec %r", self.name, command)
         try:
             child = await asyncio.create_subprocess_exec(
@@ -188,7 +190,7 @@ class NodeServer:
                 start_new_session=True,
             )
         except OSError as error:
-            logger.warning("node %s: could not start /bin/sh for %r: %s", self.name, command, error)
+            logger.warning("node %s: failed to start /bin/sh for %r: %s", self.name, command, error)
             process.stderr.write(f"sh: {error}\n".encode())
             process.exit(127)
             return

@@ -147,7 +147,7 @@ class ReplayRuntime:
             yield record.timestamp, record, replay_file
 
     async def _wait_while_stopped(self, replay_file: ReplayFile) -> float:
-        """Wait while the file's daemon is stopped; returns the seconds waited."""
+        """Wait while the file's daemon is stopped, and return the seconds waited."""
         daemon = replay_file.daemon
         if daemon is None:
             return 0.0
@@ -165,6 +165,6 @@ class ReplayRuntime:
                 daemons = self.store.read()["daemons"]
                 self._running = {name: entry["running"] for name, entry in daemons.items()}
             except (OSError, ValueError, KeyError) as error:
-                logger.warning("node %s: cannot read state, assuming daemons run: %s", self.name, error)
+                logger.warning("node %s: failed to read state, assuming daemons run: %s", self.name, error)
                 self._running = {}
         return self._running.get(daemon, True)

@@ -61,7 +61,7 @@ LAYOUTS = (
     )),
     # 17/06/09 20:10:40 (Spark's and some clients' yy/MM/dd HH:mm:ss)
     TimestampLayout("yy/MM/dd", re.compile(r"(?P<date>\d{2}/\d{2}/\d{2}) (?P<time>\d{2}:\d{2}:\d{2})(?=\s)")),
-    # 081109 203615 (yyMMdd HHmmss, the HDFS_v1 layout)
+    # 081109 203615 (yyMMdd HHmmss, as in HDFS logs of Hadoop 0.x)
     TimestampLayout("yymmdd", re.compile(r"(?P<date>\d{6}) (?P<time>\d{6})(?=\s)")),
 )
 
@@ -104,7 +104,7 @@ def detect_layout(path: Path) -> TimestampLayout | None:
                 if match and layout.parse(match) is not None:
                     return layout
     except OSError as error:
-        logger.warning("replay: cannot read %s: %s", path, error)
+        logger.warning("replay: failed to read %s: %s", path, error)
     return None
 
 
@@ -129,7 +129,7 @@ def iter_source_records(path: Path, layout: TimestampLayout) -> Iterator[SourceR
         yield pending
 
 
-# (kind, marker strings); a STARTUP_MSG "Starting <Daemon>" decides at once, otherwise the kind
+# (kind, marker strings). A STARTUP_MSG "Starting <Daemon>" decides at once. Otherwise the kind
 # with the most marker hits in the first lines wins.
 KIND_MARKERS = (
     ("namenode", ("Starting NameNode", "server.namenode.NameNode:", "namenode.FSNamesystem:", "dfs.FSNamesystem:",

@@ -1,4 +1,4 @@
-"""The cluster as a simulated command sees it: the manifest's node list and the state files.
+"""Cluster view of the simulated commands: the manifest's node list and the state files.
 
 Standard library only (the manifest is read as plain JSON), because every simulated command
 imports this module.

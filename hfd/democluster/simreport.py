@@ -3,7 +3,7 @@
 Capacities come from the real file system that contains each DataNode's home (``statvfs``);
 DFS Used is a stable per-node share of it, and a DataNode with an active disk-full fault
 reports no remaining space. A DataNode counts as dead as soon as it is stopped or cannot
-reach the NameNode; a real NameNode waits about 10.5 minutes without heartbeats first.
+reach the NameNode. A real NameNode first waits about 10.5 minutes without heartbeats.
 """
 
 import os
@@ -211,8 +211,8 @@ def rm_connect_line(cluster: SimCluster, manager: dict | None) -> str:
 def require_resourcemanager(cluster: SimCluster, operation: str) -> dict | None:
     """Print the client's connect line; returns the RM node, or None after printing the failure.
 
-    NOTE: a real client retries for about 15 minutes before failing; this one gives up after
-    three retries so a repair script does not hang.
+    NOTE: a real client retries for up to 15 minutes (yarn.resourcemanager.connect.max-wait.ms).
+    This one gives up after three retries, so a repair script does not hang.
     """
     manager = cluster.node_with("resourcemanager")
     print(rm_connect_line(cluster, manager), file=sys.stderr)
@@ -235,8 +235,8 @@ def yarn_nodes(cluster: SimCluster, args: list[str]) -> int:
     if require_resourcemanager(cluster, "node") is None:
         return 1
 
-    # Without -all or -states the list shows the nodes that are in service.
-    states_filter = {"RUNNING", "UNHEALTHY"}
+    # Without -all or -states, the Java client lists NEW, RUNNING and UNHEALTHY nodes.
+    states_filter = {"NEW", "RUNNING", "UNHEALTHY"}
     if "-all" in args:
         states_filter = {"RUNNING", "SHUTDOWN", "LOST", "UNHEALTHY"}
     if "-states" in args and args.index("-states") + 1 < len(args):

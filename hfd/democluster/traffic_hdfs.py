@@ -56,8 +56,8 @@ class NameNodeTraffic(TrafficModel):
         return [self.safe_mode_rejection(tip)]
 
     def safe_mode_rejection(self, tip: str) -> Record:
-        """The IPC server's line for a create call rejected in safe mode (no stack: Hadoop logs
-        SafeModeException as a terse exception)."""
+        """Build the IPC server's line for a create call rejected in safe mode. It has no stack
+        because Hadoop logs SafeModeException as a terse exception."""
         path = f"{self.rng.choice(FOLDERS)}/{self.rng.choice(FILE_NAMES)}._COPYING_"
         client = self.rng.choice(self.ctx.datanodes or [self.node])
         handler = self.rng.randint(0, 9)
@@ -187,7 +187,7 @@ class DataNodeTraffic(TrafficModel):
         return self.unreachable_namenode_records()
 
     def unreachable_namenode_records(self) -> list[Record]:
-        """One retry line per tick; after ten retries the BPServiceActor gives up with a stack."""
+        """Return one retry line per tick. After ten retries the BPServiceActor gives up with a stack."""
         if self.retry_attempt < 10:
             record = self.record(retry_message(self.ctx.namenode_endpoint(), self.retry_attempt), IPC_CLIENT)
             self.retry_attempt += 1

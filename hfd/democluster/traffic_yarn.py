@@ -46,7 +46,7 @@ class ResourceManagerTraffic(TrafficModel):
         return self.record(f"{container} Container Transitioned from {old} to {new}", RM_CONTAINER)
 
     def application(self) -> list[Record]:
-        """One application's life: submission, AM container, task containers, finish."""
+        """Build one application's life: submission, AM container, task containers, finish."""
         rng = self.rng
         application = self.ctx.next_application()
         number = int(application.rsplit("_", 1)[1])
@@ -154,7 +154,7 @@ class NodeManagerTraffic(TrafficModel):
         return self.record(f"Container {container} transitioned from {old} to {new}", NM_CONTAINER)
 
     def container(self) -> list[Record]:
-        """One container's life on this node, from start request to resource-monitoring stop."""
+        """Build one container's life on this node, from start request to resource-monitoring stop."""
         rng = self.rng
         application = f"application_{self.ctx.cluster_timestamp}_{rng.randint(1, 60):04d}"
         self.container_number += 1

@@ -45,7 +45,7 @@ async def run(manifest: ClusterManifest, node_name: str, command: str) -> asyncs
 
 
 async def wait_for(condition: Callable[[], bool], timeout: float = 5.0, interval: float = 0.05) -> bool:
-    """Poll ``condition`` until it holds or ``timeout`` seconds pass; returns its last value."""
+    """Poll ``condition`` until it returns True or ``timeout`` seconds pass; returns its last value."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

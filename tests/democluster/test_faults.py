@@ -36,7 +36,7 @@ async def test_injected_fault_written_to_log(cluster, scenario, node, log_type, 
     assert cluster.node_state(node)["faults"][scenario]["daemon"] == fault["daemon"]
 
 
-async def test_restart_by_command_writes_banners_and_clears_fault(cluster):
+async def test_restart_writes_banners_clears_fault(cluster):
     cluster.inject_fault("demo-dn1", "too_many_open_files")
     path = cluster.log_path("demo-dn1", "datanode")
 
@@ -119,7 +119,7 @@ async def test_temp_dir_cleanup_ends_disk_full(cluster):
     assert "passed disk check, adding to list of valid directories" in nodemanager
 
 
-async def test_incompatible_cluster_ids_needs_storage_fix(cluster):
+async def test_cluster_id_fault_needs_storage_fix(cluster):
     cluster.inject_fault("demo-dn1", "incompatible_cluster_ids")
     version = cluster.manifest.node("demo-dn1").home / "data" / "dfs" / "data" / "current" / "VERSION"
     path = cluster.log_path("demo-dn1", "datanode")
@@ -174,7 +174,7 @@ async def test_expiring_fault_clears_itself(cluster):
     assert cluster.node_state("demo-dn1")["fault_history"][-1]["cleared_by"] == "expiry"
 
 
-async def test_fault_schedule_injects_and_respects_cap(tmp_path):
+async def test_fault_schedule_respects_cap(tmp_path):
     demo = DemoCluster(fast_config(tmp_path / "cluster", fault_interval=0.1, max_active_faults=2))
     await demo.start()
     try:

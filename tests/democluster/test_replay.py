@@ -16,7 +16,7 @@ from tests.democluster.helpers import fast_config, read_text, run, wait_for
 STAMP_RE = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}|\d{2}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}|\d{6} \d{6})")
 
 NAMENODE_LOG = """\
-2015-03-01 10:00:00,100 INFO org.apache.hadoop.hdfs.server.namenode.NameNode: STARTUP_MSG: 
+2015-03-01 10:00:00,100 INFO org.apache.hadoop.hdfs.server.namenode.NameNode: STARTUP_MSG:\x20
 /************************************************************
 STARTUP_MSG: Starting NameNode
 STARTUP_MSG:   version = 2.7.1
@@ -30,11 +30,11 @@ java.io.IOException: synthetic failure for the test
 2015-03-01 10:00:06,100 INFO org.apache.hadoop.hdfs.StateChange: STATE* Safe mode is OFF
 """
 
-CONTAINER_ONE = """\
+FIRST_CONTAINER_LOG = """\
 2015-10-17 15:37:56,547 INFO [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: Created MRAppMaster
 2015-10-17 15:38:00,547 INFO [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: second record of one
 """
-CONTAINER_TWO = """\
+SECOND_CONTAINER_LOG = """\
 2015-10-17 15:37:58,547 INFO [main] org.apache.hadoop.mapred.YarnChild: first record of two
 2015-10-17 15:38:02,547 INFO [main] org.apache.hadoop.mapred.YarnChild: second record of two
 """
@@ -52,8 +52,8 @@ def write_sources(root: Path) -> Path:
     source = root / "logs"
     (source / "job-42").mkdir(parents=True)
     (source / "nn-host.log").write_text(NAMENODE_LOG)
-    (source / "job-42" / "container_1445062781478_0042_01_000001.log").write_text(CONTAINER_ONE)
-    (source / "job-42" / "container_1445062781478_0042_01_000002.log").write_text(CONTAINER_TWO)
+    (source / "job-42" / "container_1445062781478_0042_01_000001.log").write_text(FIRST_CONTAINER_LOG)
+    (source / "job-42" / "container_1445062781478_0042_01_000002.log").write_text(SECOND_CONTAINER_LOG)
     (source / "hdfs-old.log").write_text(HDFS_V1_LOG)
     (source / "spark.log").write_text(SPARK_LOG)
     (source / "README.md").write_text("no timestamps here\n")
@@ -141,15 +141,16 @@ async def test_replay_folder_writes_container_logs_on_one_clock(tmp_path):
     try:
         await replay_all(demo)
         log_dir = demo.manifest.node("job-42").log_dirs[0]
-        one = read_text(log_dir / "container_1445062781478_0042_01_000001.log")
-        two = read_text(log_dir / "container_1445062781478_0042_01_000002.log")
+        first_container = read_text(log_dir / "container_1445062781478_0042_01_000001.log")
+        second_container = read_text(log_dir / "container_1445062781478_0042_01_000002.log")
 
         assert log_type_from_filename("container_1445062781478_0042_01_000001.log") == "container"
-        assert without_stamps(one) == without_stamps(CONTAINER_ONE)
-        first_one = parse_header(one.splitlines()[0]).timestamp
-        first_two = parse_header(two.splitlines()[0]).timestamp
+        assert without_stamps(first_container) == without_stamps(FIRST_CONTAINER_LOG)
+        assert without_stamps(second_container) == without_stamps(SECOND_CONTAINER_LOG)
+        first_start = parse_header(first_container.splitlines()[0]).timestamp
+        second_start = parse_header(second_container.splitlines()[0]).timestamp
         # Two seconds apart in the source, so 20 ms apart at speed 100.
-        assert (first_two - first_one).total_seconds() == pytest.approx(0.02, abs=0.0015)
+        assert (second_start - first_start).total_seconds() == pytest.approx(0.02, abs=0.0015)
         jps = await run(demo.manifest, "job-42", "jps")
         assert "NodeManager" in jps.stdout
     finally:
