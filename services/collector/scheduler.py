@@ -180,7 +180,7 @@ class CollectorRuntime:
 
             if progressed:
                 idle_delay = self.settings.active_poll_delay
-                delay = idle_delay
+                delay = 0.0 if tailer.backlog else idle_delay
             else:
                 idle_delay = min(interval, max(idle_delay * 2, 0.1))
                 delay = idle_delay

@@ -82,6 +82,7 @@ class NodeTailer:
         self.files: dict[str, TrackedFile] = {}
         self._loaded = False
         self._discovered_at = 0.0
+        self.backlog = False
 
     @property
     def target(self) -> NodeTarget:
@@ -125,6 +126,9 @@ class NodeTailer:
                 outputs.append(output)
 
         self._report_lag(files)
+        self.backlog = any(
+            item.assembler is not None and item.size > item.assembler.position and not item.missing for item in files
+        )
         if outputs:
             await self._publish(outputs, stopping)
         return bool(outputs)
