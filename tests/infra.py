@@ -228,8 +228,8 @@ class Stack:
 
         from libs.common.names import Names
 
-        names = Names(self.infra.prefix)
-        nc = await nats.connect(self.infra.nats_url)
+        names = Names(self.extra_env.get("HFD_NATS_PREFIX", self.infra.prefix))
+        nc = await nats.connect(self.extra_env.get("HFD_NATS_URL", self.infra.nats_url))
         try:
             for service in services:
                 while True:
