@@ -276,7 +276,7 @@ class ExecLogCreate(BaseModel):
 
 
 class ExecLogUpdate(BaseModel):
-    """Body of ``PUT /exec-logs/{log_id}``; any other field (command, result) is rejected."""
+    """Body of ``PUT /exec-logs/{log_id}``; null leaves a field unchanged, and any other field is rejected."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -378,7 +378,8 @@ class ExecLogHandlers:
         principal = _principal(request, "admin", "operator")
         log_id = _log_id(request)
         body: ExecLogUpdate = request.parse_body(ExecLogUpdate)
-        changes = body.model_dump(exclude_unset=True)
+        # null means "unchanged": the gateway forwards every field of the model, set or not.
+        changes = {name: value for name, value in body.model_dump(exclude_unset=True).items() if value is not None}
         visible = None if principal.is_admin else await self.inventory.visible_cluster_uuids(request)
 
         async with self.db.session() as session:

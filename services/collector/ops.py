@@ -539,7 +539,7 @@ def _parse_listing(directory: str, stdout: str) -> list[LogFile]:
     files = []
     for entry in stdout.split("\0"):
         parts = entry.split(" ", 2)
-        if len(parts) != 3 or not _SAFE_FILE_NAME_RE.match(parts[2]):
+        if len(parts) != 3 or not _SAFE_FILE_NAME_RE.fullmatch(parts[2]):
             continue
         try:
             files.append(LogFile(directory, parts[2], float(parts[0]), int(parts[1])))

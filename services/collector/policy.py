@@ -115,7 +115,7 @@ def normalise_path(value: str) -> str:
         raise PydanticCustomError("path_too_long", "path is too long", {"max": MAX_PATH_LENGTH})
     if ".." in value.split("/"):
         raise PydanticCustomError("path_traversal", "path contains ..")
-    if not _SAFE_PATH_RE.match(value):
+    if not _SAFE_PATH_RE.fullmatch(value):
         raise PydanticCustomError("path_invalid_characters", "path contains characters that are not allowed")
 
     normal = posixpath.normpath(value)
@@ -604,13 +604,13 @@ _LOG_TYPE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,40}$")
 
 
 def check_node_name(value: str) -> str:
-    if not _NODE_NAME_RE.match(value):
+    if not _NODE_NAME_RE.fullmatch(value):
         raise PydanticCustomError("invalid_node_name", "invalid node name")
     return value
 
 
 def check_log_type(value: str) -> str:
-    if not _LOG_TYPE_RE.match(value):
+    if not _LOG_TYPE_RE.fullmatch(value):
         raise PydanticCustomError("invalid_log_type_name", "invalid log type")
     return value
 
