@@ -32,6 +32,9 @@ class AiSettings(BaseSettings):
     max_retries: int = Field(default=2, ge=0, le=10, description="SDK retries of a failed API request.")
     max_output_tokens: int = Field(default=2048, ge=256, le=16384, description="max_tokens of one model turn.")
 
+    model_for_events: bool = Field(
+        default=True, description="Diagnose FAULTS events with the model; false keeps the model for people's requests."
+    )
     max_diagnoses_per_cluster_per_hour: int = Field(
         default=30, ge=0, description="Model diagnoses per cluster in a rolling hour; more go offline."
     )

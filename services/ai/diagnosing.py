@@ -43,6 +43,11 @@ def fallback_reason(reason: str, settings: AiSettings) -> Localized:
             zh=f"该集群一天内的模型用量已达上限（{limit} 个 token），由离线诊断给出结果。",
             en=f"The cluster used its model budget of {limit} tokens per day; the offline diagnoser answered.",
         )
+    if reason == "events_offline":
+        return Localized(
+            zh="按配置，自动诊断不使用模型（HFD_AI_MODEL_FOR_EVENTS），由离线诊断给出结果。",
+            en="Unattended diagnoses do not use the model (HFD_AI_MODEL_FOR_EVENTS); the offline diagnoser answered.",
+        )
     if reason == "timeout":
         return Localized(
             zh="模型 API 超时，由离线诊断给出结果。", en="The model API timed out; the offline diagnoser answered."
@@ -82,10 +87,13 @@ class DiagnosisRunner:
         return None
 
     async def diagnose(
-        self, context: DiagnosisContext, upstream: Upstream, *, lang: Language, max_steps: int
+        self, context: DiagnosisContext, upstream: Upstream, *, lang: Language, max_steps: int, unattended: bool = False
     ) -> Diagnosis:
         """Diagnose ``context``; never raises for model failures."""
-        refusal = await self.budget_refusal(context.cluster)
+        if unattended and not self.settings.model_for_events:
+            refusal: str | None = "events_offline"
+        else:
+            refusal = await self.budget_refusal(context.cluster)
         if refusal is None and self.client is not None:
             claude = ClaudeDiagnoser(self.client, self.settings, upstream)
             try:

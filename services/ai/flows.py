@@ -156,7 +156,9 @@ class FaultFlows:
         upstream = self.upstream(request_id=f"fault-{event.event_id}")
         incident = await self._incident(event, upstream)
         context = await ContextBuilder(upstream, self.settings).for_incident(incident, None)
-        diagnosis = await self.runner.diagnose(context, upstream, lang="zh", max_steps=self.settings.event_max_steps)
+        diagnosis = await self.runner.diagnose(
+            context, upstream, lang="zh", max_steps=self.settings.event_max_steps, unattended=True
+        )
 
         policy = await self._policy(upstream, event.cluster)
         record = diagnosis_record(diagnosis, context, trigger=trigger, source_event_id=str(event.event_id))
