@@ -122,8 +122,10 @@ def demo(port: int, var_dir: Path, logs: Path | None, speed: float, duration: fl
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        _stop_child(cluster_process)
+        # The services stop before the demo nodes, so the collector does not report the nodes
+        # as unreachable while the demo shuts down.
         stack.stop()
+        _stop_child(cluster_process)
         click.echo(f"stopped; data kept in {var_dir}")
 
 

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,8 @@ class EmbeddedPostgres:
         return f"postgresql+asyncpg://postgres@{LOOPBACK}:{self.port}/{DATABASE_NAME}"
 
     def start(self) -> str:
+        # pgserver warns on import when XDG_RUNTIME_DIR is unset; we use none of its runtime folders.
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
         from pgserver import _commands as pg
 
         running_port = self._running_port()
