@@ -50,7 +50,9 @@ class ResourceManagerTraffic(TrafficModel):
         rng = self.rng
         application = self.ctx.next_application()
         number = int(application.rsplit("_", 1)[1])
-        hosts = self.ctx.nodemanagers or [self.node]
+        # The scheduler places containers only on NodeManagers that are up.
+        hosts = [node for node in self.ctx.nodemanagers if self.ctx.is_running(node.name, "nodemanager")]
+        hosts = hosts or [self.node]
         client = self.node.address
         records = [
             self.record(f"Allocated new applicationId: {number}", f"{RM}.ClientRMService"),
