@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -57,7 +58,13 @@ class SshdNode:
         return self
 
     def stop(self) -> None:
+        """Stop the listener and the connection processes it forked, as a node going down would."""
         if self.process is not None and self.process.poll() is None:
+            for pid in _descendants(self.process.pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             self.process.terminate()
             try:
                 self.process.wait(5)
@@ -65,6 +72,22 @@ class SshdNode:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+
+def _descendants(pid: int) -> list[int]:
+    """Return the process ids below ``pid``, read from /proc (sshd children call setsid)."""
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        try:
+            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            found.append(int(child))
+            pending.append(int(child))
+    return found
 
 
 def make_sshd_node(folder: Path, address: str, *, client_key_path: Path | None = None) -> SshdNode:
