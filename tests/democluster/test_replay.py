@@ -31,20 +31,20 @@ java.io.IOException: synthetic failure for the test
 """
 
 FIRST_CONTAINER_LOG = """\
-2015-10-17 15:37:56,547 INFO [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: Created MRAppMaster
-2015-10-17 15:38:00,547 INFO [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: second record of one
+2016-04-02 08:12:30,250 INFO [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: first record of one
+2016-04-02 08:12:34,250 INFO [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: second record of one
 """
 SECOND_CONTAINER_LOG = """\
-2015-10-17 15:37:58,547 INFO [main] org.apache.hadoop.mapred.YarnChild: first record of two
-2015-10-17 15:38:02,547 INFO [main] org.apache.hadoop.mapred.YarnChild: second record of two
+2016-04-02 08:12:32,250 INFO [main] org.apache.hadoop.mapred.YarnChild: first record of two
+2016-04-02 08:12:36,250 INFO [main] org.apache.hadoop.mapred.YarnChild: second record of two
 """
-HDFS_V1_LOG = """\
-081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block blk_1 terminating
-081109 203620 148 INFO dfs.DataNode$PacketResponder: PacketResponder 0 for block blk_2 terminating
+COMPACT_STAMP_LOG = """\
+090312 071500 42 INFO dfs.DataNode$PacketResponder: test record one for blk_101
+090312 071505 42 INFO dfs.DataNode$PacketResponder: test record two for blk_102
 """
 SPARK_LOG = """\
-17/06/09 20:10:40 INFO executor.CoarseGrainedExecutorBackend: Registered signal handlers
-17/06/09 20:10:41 INFO spark.SecurityManager: Changing view acls to: yarn
+18/02/21 06:30:10 INFO executor.CoarseGrainedExecutorBackend: test executor record
+18/02/21 06:30:11 INFO spark.SecurityManager: test security record
 """
 
 
@@ -52,9 +52,9 @@ def write_sources(root: Path) -> Path:
     source = root / "logs"
     (source / "job-42").mkdir(parents=True)
     (source / "nn-host.log").write_text(NAMENODE_LOG)
-    (source / "job-42" / "container_1445062781478_0042_01_000001.log").write_text(FIRST_CONTAINER_LOG)
-    (source / "job-42" / "container_1445062781478_0042_01_000002.log").write_text(SECOND_CONTAINER_LOG)
-    (source / "hdfs-old.log").write_text(HDFS_V1_LOG)
+    (source / "job-42" / "container_1459584000000_0042_01_000001.log").write_text(FIRST_CONTAINER_LOG)
+    (source / "job-42" / "container_1459584000000_0042_01_000002.log").write_text(SECOND_CONTAINER_LOG)
+    (source / "hdfs-old.log").write_text(COMPACT_STAMP_LOG)
     (source / "spark.log").write_text(SPARK_LOG)
     (source / "README.md").write_text("no timestamps here\n")
     return source
@@ -76,8 +76,8 @@ def test_plan_maps_entries_to_nodes(tmp_path):
     targets = {plan.name: [f.target_name for f in plan.files] for plan in plans}
     assert targets["nn-host"] == ["hadoop-hadoop-namenode-nn-host.log"]
     assert targets["hdfs-old"] == ["hadoop-hadoop-datanode-hdfs-old.log"]
-    assert targets["job-42"] == ["container_1445062781478_0042_01_000001.log",
-                                 "container_1445062781478_0042_01_000002.log"]
+    assert targets["job-42"] == ["container_1459584000000_0042_01_000001.log",
+                                 "container_1459584000000_0042_01_000002.log"]
     assert targets["spark"] == ["container_1700000000000_0001_01_000001.log"]
     assert {plan.name: plan.daemons for plan in plans}["job-42"] == ["nodemanager"]
 
@@ -121,14 +121,14 @@ async def test_replay_keeps_each_layout(tmp_path):
     try:
         await replay_all(demo)
         today = datetime.now(UTC)
-        hdfs_v1 = read_text(demo.manifest.node("hdfs-old").log_dirs[0] / "hadoop-hadoop-datanode-hdfs-old.log")
+        compact_log = read_text(demo.manifest.node("hdfs-old").log_dirs[0] / "hadoop-hadoop-datanode-hdfs-old.log")
         (spark_path,) = demo.manifest.node("spark").log_dirs[0].glob("container_*.log")
         spark = read_text(spark_path)
 
-        assert hdfs_v1.startswith(today.strftime("%y%m%d "))
-        assert re.match(r"^\d{6} \d{6} 148 INFO dfs\.DataNode\$PacketResponder: ", hdfs_v1)
+        assert compact_log.startswith(today.strftime("%y%m%d "))
+        assert re.match(r"^\d{6} \d{6} 42 INFO dfs\.DataNode\$PacketResponder: ", compact_log)
         assert spark.startswith(today.strftime("%y/%m/%d "))
-        assert without_stamps(hdfs_v1) == without_stamps(HDFS_V1_LOG)
+        assert without_stamps(compact_log) == without_stamps(COMPACT_STAMP_LOG)
         assert without_stamps(spark) == without_stamps(SPARK_LOG)
     finally:
         await demo.stop()
@@ -141,10 +141,10 @@ async def test_replay_folder_writes_container_logs_on_one_clock(tmp_path):
     try:
         await replay_all(demo)
         log_dir = demo.manifest.node("job-42").log_dirs[0]
-        first_container = read_text(log_dir / "container_1445062781478_0042_01_000001.log")
-        second_container = read_text(log_dir / "container_1445062781478_0042_01_000002.log")
+        first_container = read_text(log_dir / "container_1459584000000_0042_01_000001.log")
+        second_container = read_text(log_dir / "container_1459584000000_0042_01_000002.log")
 
-        assert log_type_from_filename("container_1445062781478_0042_01_000001.log") == "container"
+        assert log_type_from_filename("container_1459584000000_0042_01_000001.log") == "container"
         assert without_stamps(first_container) == without_stamps(FIRST_CONTAINER_LOG)
         assert without_stamps(second_container) == without_stamps(SECOND_CONTAINER_LOG)
         first_start = parse_header(first_container.splitlines()[0]).timestamp
@@ -206,7 +206,7 @@ def test_detect_kind_from_markers(tmp_path):
     cases = {
         "a.log": ("2015-01-01 00:00:00,000 INFO org.apache.hadoop.yarn.server.resourcemanager.RMAppManager: x\n",
                   "resourcemanager"),
-        "b.log": ("2015-07-29 17:41:44,747 - INFO  [QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:Leader@1] - x\n",
+        "b.log": ("2016-01-05 09:00:00,001 - INFO  [QuorumPeer[myid=3]/127.0.0.1:2181:Follower@1] - x\n",
                   "zookeeper"),
         "namenode-c.log": ("2015-01-01 00:00:00,000 INFO org.example.Other: x\n", "namenode"),
         "d.log": ("2015-01-01 00:00:00,000 INFO org.example.Other: x\n", "unknown"),
