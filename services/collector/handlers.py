@@ -96,10 +96,9 @@ class CollectorHandlers:
         _internal_writer(request)
         body: NodeUpsert = request.parse_body(NodeUpsert)
         node_uuid = str(body.node_uuid)
-        secret = self.secrets.encrypt(NodeSecret(password=body.password, private_key=body.private_key))
         async with self.runtime.db.session() as session:
             existing = await service.get(session, node_uuid=node_uuid)
-            known_host_key = body.known_host_key or (existing.known_host_key if existing else None)
+            secret = await self._secret_for(session, body, existing)
             await service.upsert_node(
                 session,
                 values={
@@ -111,7 +110,7 @@ class CollectorHandlers:
                     "port": body.port,
                     "ssh_user": body.ssh_user,
                     "secret": secret,
-                    "known_host_key": known_host_key,
+                    "known_host_key": body.known_host_key or (existing.known_host_key if existing else None),
                     "log_dirs": body.log_dirs,
                     "collect_new_types": True,
                 },
@@ -119,6 +118,17 @@ class CollectorHandlers:
         await self.runtime.reload_node(node_uuid)
         logger.info("node stored node=%s cluster=%s address=%s", body.name, body.cluster_uuid, body.address)
         return {"ok": True}
+
+    async def _secret_for(self, session, body: NodeUpsert, existing) -> bytes | None:
+        """Encrypt the sent secret; without one, reuse the named node's or keep the stored one."""
+        if body.password or body.private_key:
+            return self.secrets.encrypt(NodeSecret(password=body.password, private_key=body.private_key))
+        if body.credentials_from_node is not None:
+            source = await service.get(session, node_uuid=str(body.credentials_from_node))
+            if source is None:
+                raise NotFound("node_not_collected")
+            return source.secret
+        return existing.secret if existing else None
 
     async def remove_nodes(self, request: RpcRequest) -> dict:
         _internal_writer(request)

@@ -6,6 +6,8 @@ import importlib.util
 import logging
 from pathlib import Path
 
+from libs.common.errors import ServiceError
+from libs.common.rpc import RpcRequest
 from libs.common.service import ServiceContext
 from services.collector import service
 from services.collector.config import get_settings
@@ -66,32 +68,37 @@ async def start(ctx: ServiceContext) -> None:
 
 
 async def _sync_with_inventory(ctx: ServiceContext, runtime: CollectorRuntime) -> None:
-    """Log the clusters inventory lists at start; nodes come from ``nodes.upsert`` and the own table.
+    """Update stored nodes from inventory's ``clusters.list_all`` (names, addresses, log folders).
 
-    Inventory sends each node with its secret through ``nodes.upsert``; ``clusters.list_all``
-    carries no secrets, so a node that inventory lists and this table lacks cannot be collected
-    until inventory sends it again. Such nodes are logged.
+    Secrets only arrive through ``nodes.upsert``, so a node that inventory lists and this table
+    lacks cannot be collected until inventory sends it again; such nodes are logged.
     """
-    from libs.common.errors import ServiceError
-    from libs.common.rpc import RpcRequest
-
     try:
         body = await ctx.client.call_ok("inventory", "clusters.list_all", RpcRequest(), timeout=5.0)
     except ServiceError as error:
         logger.info("inventory not answering at start; using stored nodes reason=%s", error.code)
         return
 
-    listed = _node_uuids(body)
-    missing = sorted(listed - set(runtime.nodes))
+    listed = _listed_nodes(body)
+    async with runtime.db.session() as session:
+        for node_uuid, node in listed.items():
+            changed = await service.update_node_fields(session, node_uuid=node_uuid, fields=node)
+            if changed:
+                logger.info("node updated from inventory node=%s", node.get("name"))
+    for node_uuid in listed:
+        if node_uuid in runtime.nodes:
+            await runtime.reload_node(node_uuid)
+
+    missing = sorted(set(listed) - set(runtime.nodes))
     if missing:
         logger.warning("nodes listed by inventory but not stored here count=%d first=%s", len(missing), missing[0])
 
 
-def _node_uuids(body: object) -> set[str]:
-    clusters = body.get("clusters", []) if isinstance(body, dict) else body if isinstance(body, list) else []
-    uuids: set[str] = set()
+def _listed_nodes(body: object) -> dict[str, dict]:
+    clusters = body.get("clusters", []) if isinstance(body, dict) else []
+    nodes: dict[str, dict] = {}
     for cluster in clusters:
         for node in cluster.get("nodes", []) if isinstance(cluster, dict) else []:
             if isinstance(node, dict) and node.get("node_uuid"):
-                uuids.add(str(node["node_uuid"]))
-    return uuids
+                nodes[str(node["node_uuid"])] = node
+    return nodes

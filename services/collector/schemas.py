@@ -82,6 +82,9 @@ class NodeUpsert(BaseModel):
     private_key: str | None = Field(default=None, max_length=16384)
     known_host_key: Annotated[str | None, Field(max_length=16384), AfterValidator(check_host_key)] = None
     log_dirs: list[LogDir] = Field(default_factory=list, max_length=16)
+    credentials_from_node: UUID | None = Field(
+        default=None, description="A node whose stored secret this node uses, when no secret is sent."
+    )
 
     @model_validator(mode="after")
     def _check_private_key(self) -> "NodeUpsert":

@@ -33,6 +33,27 @@ async def upsert_node(session: AsyncSession, *, values: dict) -> None:
     await session.execute(statement.on_conflict_do_update(index_elements=[Node.node_uuid], set_=changes))
 
 
+_SYNCED_FIELDS = {"name": "name", "address": "address", "port": "port", "cluster_name": "cluster_name"}
+
+
+async def update_node_fields(session: AsyncSession, *, node_uuid: str, fields: dict) -> bool:
+    """Copy name, address, port, cluster name and log folders from inventory; return whether any changed."""
+    node = await session.get(Node, node_uuid)
+    if node is None:
+        return False
+    changed = False
+    for source, column in _SYNCED_FIELDS.items():
+        value = fields.get(source)
+        if value is not None and getattr(node, column) != value:
+            setattr(node, column, value)
+            changed = True
+    log_dirs = fields.get("log_dirs")
+    if isinstance(log_dirs, list) and list(node.log_dirs or []) != log_dirs:
+        node.log_dirs = log_dirs
+        changed = True
+    return changed
+
+
 async def set_known_host_key(session: AsyncSession, *, node_uuid: str, key: str) -> None:
     await session.execute(
         update(Node).where(Node.node_uuid == node_uuid).values(known_host_key=key, updated_at=utcnow())

@@ -3,7 +3,7 @@
 See ``services.gateway.forward`` for how a route module is written.
 """
 
-from services.gateway.routes import ai, audit, auth, faults, health, inventory, logs, ops, users
+from services.gateway.routes import ai, audit, auth, collectors, faults, health, inventory, logs, ops, users
 
 ROUTERS = [
     health.router,
@@ -15,4 +15,5 @@ ROUTERS = [
     inventory.router,
     logs.router,
     ops.router,
+    collectors.router,
 ]
