@@ -1,9 +1,9 @@
 """Calls from inventory to the collector service: store credentials, stop collection, discover workers.
 
-Inventory never stores SSH secrets. It hands them to the collector's ``nodes.upsert`` and
-forgets them. A discovered node has no secret of its own: inventory sends ``password`` and
-``private_key`` as null with ``credentials_from_node`` set to the master's node uuid, and the
-collector connects to the worker with the master's stored credentials.
+Inventory never stores SSH secrets. It passes them to the collector's ``nodes.upsert`` and
+keeps no copy. A discovered node has no secret of its own. For such a node inventory sends
+``password`` and ``private_key`` as null and ``credentials_from_node`` as the master's node
+uuid, and the collector connects to the worker with the master's stored credentials.
 """
 
 import logging
@@ -38,7 +38,7 @@ class Credentials:
 
 
 class CollectorUnavailable(Unavailable):
-    """The collector did not answer or failed, so the operation was not done."""
+    """Error raised when the collector did not reply or failed, so the operation was not done."""
 
     code = "collector_unavailable"
 
@@ -57,7 +57,7 @@ class CollectorBadReply(ServiceError):
 
 @dataclass(frozen=True)
 class Caller:
-    """Who asked, passed on to the collector with each call."""
+    """The principal, language and request id of a request, sent on with each call to the collector."""
 
     principal: Principal | None
     lang: str

@@ -31,9 +31,15 @@ class InventorySettings(BaseSettings):
     max_future_seconds: float = Field(
         default=300, ge=0, description="Samples stamped more than this many seconds ahead of now are dropped."
     )
+    unknown_node_wait_seconds: float = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description="Seconds an event naming an unknown node is retried before it is dropped.",
+    )
     consumer_batch: int = Field(default=200, ge=1, le=1000, description="METRICS messages stored per transaction.")
-    # NOTE: the gateway answers 503 after HFD_GATEWAY_RPC_TIMEOUT_SECONDS (10 by default), so
-    # these two timeouts stay below it; raise both together when the collector needs longer.
+    # NOTE: the gateway returns 503 after HFD_GATEWAY_RPC_TIMEOUT_SECONDS (10 by default), so
+    # these two timeouts stay below it. Raise all three together when the collector needs longer.
     collector_timeout_seconds: float = Field(
         default=5, gt=0, le=120, description="Seconds allowed for the collector to store one node's credentials."
     )

@@ -1,4 +1,4 @@
-"""What the inventory handlers, flows and background tasks share."""
+"""Shared state of the inventory handlers, flows and background tasks."""
 
 from dataclasses import dataclass
 

@@ -2,7 +2,7 @@
 
 The collector runs ``hdfs dfsadmin -report`` and ``yarn node -list`` on the master and
 returns the hosts it found. Their names and addresses come from a remote system, so each is
-checked like user input; a host that fails the check is skipped and reported. New hosts are
+checked like user input. A host that fails the check is skipped and listed with the reason. New hosts are
 stored as ``discovered`` nodes that use the master's SSH user, port and log directories, and
 the collector connects to them with the master's credentials (``credentials_from_node``).
 """
@@ -27,10 +27,14 @@ def check_host(host: DiscoveredHost) -> tuple[str, str, list[str]]:
     """Return the host's (name, address, roles); raise ``PydanticCustomError`` naming what is invalid.
 
     An address of the form ``IPv4:port`` is accepted and its port dropped, because
-    ``dfsadmin -report`` prints data node addresses that way. Unknown role names are dropped.
+    ``dfsadmin -report`` prints data node addresses that way. A host without an address (a
+    NodeManager that is no DataNode, as ``yarn node -list`` prints no address) raises
+    ``missing_address``. Unknown role names are dropped.
     """
     name = validation.check_hostname(host.name)
     address = host.address.strip()
+    if not address:
+        raise PydanticCustomError("missing_address", "missing_address")
     if address.count(":") == 1:
         address = address.split(":", 1)[0]
     address = validation.check_ip_address(address)

@@ -143,10 +143,10 @@ async def hand_over(
     planned: list[tuple[str, Node, Credentials]],
     credentials_from: uuid.UUID | None = None,
 ) -> None:
-    """Give each node to the collector; on any failure remove those given and raise.
+    """Pass each node to the collector; on any failure remove all of them from it again and raise.
 
-    ``planned`` holds (field named in errors, node, secret). A collector that does not
-    answer or fails gives 503; one that rejects a node gives 422 naming that node's field.
+    ``planned`` contains (field named in errors, node, secret) tuples. A collector that does
+    not reply or fails gives 503, and one that rejects a node gives 422 naming that node's field.
     """
     if not planned:
         return
@@ -167,7 +167,10 @@ async def hand_over(
 
     await collector.forget_nodes(ctx, caller, node_uuids=[node.uuid for _, node, _ in planned])
     logger.warning(
-        "collector refused registration cluster=%s nodes=%d failed=%d", cluster.uuid, len(planned), len(failures)
+        "node registration failed at the collector cluster=%s nodes=%d failed=%d",
+        cluster.uuid,
+        len(planned),
+        len(failures),
     )
     for _, outcome in failures:
         if isinstance(outcome, CollectorUnavailable) or not isinstance(outcome, ServiceError):

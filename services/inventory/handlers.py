@@ -2,8 +2,8 @@
 
 Public operations serve the gateway's routes and need the caller's principal. Internal
 operations (``nodes.resolve``, ``nodes.list_for_principal``, ``clusters.get``,
-``clusters.list_all``) serve other services and are never routed by the gateway; there a
-missing principal means a service acting for itself, which sees every cluster.
+``clusters.list_all``) serve other services and are never routed by the gateway. There a
+missing principal means a service acting for itself, which may use every cluster.
 """
 
 import math
@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from libs.common.errors import Unauthorized, ValidationFailed, field_error
 from libs.common.rpc import Principal, RpcRequest, RpcService
-from services.inventory import discovery, flows, queries, service, views
+from services.inventory import discovery, flows, queries, views
 from services.inventory.collector import Caller
 from services.inventory.context import InventoryContext
 from services.inventory.schemas import (
@@ -166,10 +166,8 @@ class InventoryHandlers:
         return await queries.get_cluster(self.ctx, request.principal, body.cluster)
 
     async def list_all_nodes(self, request: RpcRequest) -> dict:
-        """Every node of every live cluster, for the collector to reload at start."""
-        async with self.ctx.db.session() as session:
-            matches = await service.find_nodes(session, principal=None)
-        return {"nodes": [views.node_ref(node, cluster) for node, cluster in matches]}
+        """Return every live cluster with its nodes, for the collector to reload at start."""
+        return await queries.list_all(self.ctx)
 
 
 def _trend_query(request: RpcRequest, *, with_node: bool) -> tuple[TrendQuery, uuid.UUID, str | None]:

@@ -1,178 +1,151 @@
 """The durable consumer of the METRICS stream: samples and reachability reports into the database.
 
-``metrics.<cluster>.<node>`` carries ``MetricSample`` and ``metrics.<cluster>.<node>.status``
-carries ``NodeStatusEvent``. The event's ``cluster`` and ``node`` fields may be uuids or names.
 A batch is stored in one transaction before it is acknowledged. Samples are unique per node
-and time and node rows only move forward in time, so a redelivered batch changes nothing.
+and time, and node rows only move forward in time, so a redelivered batch changes nothing.
+
+An event may name a node that inventory has not committed yet, because registration hands a
+node to the collector inside its transaction and the collector may connect and publish first.
+Such events wait in memory and are retried every second for ``unknown_node_wait_seconds``,
+then dropped and counted as ``unknown_node``.
 """
 
 import asyncio
-import json
+import contextlib
 import logging
-import math
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from pydantic import ValidationError
 
 from libs.common.consumer import run_consumer
-from libs.common.events import MetricSample, NodeStatusEvent
 from libs.common.names import Names
 from libs.common.timeutil import utcnow
 from services.inventory import samples, service, telemetry
 from services.inventory.context import InventoryContext
-from services.inventory.samples import Reachability, SampleRow
+from services.inventory.metric_events import DecodedBatch, MetricEvent, WarningLimiter, decode, percent
+from services.inventory.samples import EventNode, Reachability, SampleRow
 
 logger = logging.getLogger(__name__)
 
 DURABLE = "inventory-metrics"
-SUPPORTED_VERSION = 1
-WARNING_INTERVAL_SECONDS = 300.0
 MAX_ERROR_LENGTH = 2000
+RETRY_INTERVAL_SECONDS = 1.0
+MAX_WAITING_EVENTS = 10_000
 
 
-@dataclass
-class DecodedBatch:
-    """A batch's events by kind; ``skipped`` counts messages dropped while decoding, by reason."""
+@dataclass(frozen=True)
+class WaitingEvent:
+    """An event whose node was not found, with the ``time.monotonic()`` of the first attempt."""
 
-    samples: list[MetricSample] = field(default_factory=list)
-    statuses: list[NodeStatusEvent] = field(default_factory=list)
-    skipped: dict[str, int] = field(default_factory=dict)
-
-    def skip(self, reason: str, count: int = 1) -> None:
-        self.skipped[reason] = self.skipped.get(reason, 0) + count
-
-    def keys(self) -> set[tuple[str, str]]:
-        return {(event.cluster, event.node) for event in [*self.samples, *self.statuses]}
+    first_seen: float
+    event: MetricEvent
 
 
-class WarningLimiter:
-    """Allows one warning per key per interval, so a node that keeps sending bad data logs rarely."""
+class MetricsIngest:
+    """The METRICS consumer, which keeps events of nodes not yet visible for a short retry."""
 
-    def __init__(self, interval: float = WARNING_INTERVAL_SECONDS) -> None:
-        self.interval = interval
-        self._last: dict[object, float] = {}
+    def __init__(self, ctx: InventoryContext) -> None:
+        self.ctx = ctx
+        self.waiting: list[WaitingEvent] = []
+        self.warnings = WarningLimiter()
+        self._lock = asyncio.Lock()
 
-    def allow(self, key: object) -> bool:
-        now = time.monotonic()
-        if now - self._last.get(key, -math.inf) < self.interval:
-            return False
-        self._last[key] = now
-        return True
-
-
-_warnings = WarningLimiter()
-
-
-async def consume_metrics(ctx: InventoryContext, js: JetStreamContext, names: Names, stopping: asyncio.Event) -> None:
-    """Run the durable METRICS consumer until ``stopping`` is set."""
-
-    async def handle(messages: list[Msg]) -> None:
-        await store_batch(ctx, messages)
-
-    await run_consumer(
-        js,
-        stream=names.stream("METRICS"),
-        durable=names.durable(DURABLE),
-        filter_subject=names.stream_subjects("METRICS")[0],
-        handler=handle,
-        stopping=stopping,
-        batch=ctx.settings.consumer_batch,
-    )
-
-
-def decode(messages: list[Msg], *, now: datetime, max_future: timedelta) -> DecodedBatch:
-    """Parse each message as a sample or a reachability report; skip and count what cannot be used."""
-    batch = DecodedBatch()
-    for message in messages:
-        is_status = message.subject.endswith(".status")
+    async def run(self, js: JetStreamContext, names: Names, stopping: asyncio.Event) -> None:
+        """Run the durable METRICS consumer and the retry of waiting events until ``stopping`` is set."""
+        retries = asyncio.create_task(self._retry_waiting(stopping), name="metrics-retry")
         try:
-            data = json.loads(message.data)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            batch.skip("invalid")
-            continue
-        if not isinstance(data, dict) or data.get("schema_version") != SUPPORTED_VERSION:
-            if _warnings.allow(("version", message.subject)):
-                logger.warning("metrics event skipped: unsupported schema_version subject=%s", message.subject)
-            batch.skip("version")
-            continue
-        try:
-            event = (NodeStatusEvent if is_status else MetricSample).model_validate(data)
-        except ValidationError as error:
-            if _warnings.allow(("invalid", message.subject)):
-                logger.warning(
-                    "metrics event skipped: invalid subject=%s errors=%d", message.subject, error.error_count()
-                )
-            batch.skip("invalid")
-            continue
+            await run_consumer(
+                js,
+                stream=names.stream("METRICS"),
+                durable=names.durable(DURABLE),
+                filter_subject=names.stream_subjects("METRICS")[0],
+                handler=self.store_messages,
+                stopping=stopping,
+                batch=self.ctx.settings.consumer_batch,
+            )
+        finally:
+            retries.cancel()
+            await asyncio.gather(retries, return_exceptions=True)
 
-        moment = _aware(event.observed_at if is_status else event.sampled_at)
-        if moment > now + max_future:
-            batch.skip("future")
-            continue
-        if is_status:
-            batch.statuses.append(event.model_copy(update={"observed_at": moment}))
-        else:
-            batch.samples.append(event.model_copy(update={"sampled_at": moment}))
-    return batch
+    async def store_messages(self, messages: list[Msg]) -> None:
+        max_future = timedelta(seconds=self.ctx.settings.max_future_seconds)
+        await self.store(decode(messages, now=utcnow(), max_future=max_future, warnings=self.warnings))
 
+    async def _retry_waiting(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), timeout=RETRY_INTERVAL_SECONDS)
+            if not self.waiting or stopping.is_set():
+                continue
+            try:
+                await self.store(DecodedBatch())
+            except Exception:
+                logger.exception("retry of waiting metrics events failed count=%d", len(self.waiting))
 
-def _aware(moment: datetime) -> datetime:
-    """Treat a time without an offset as UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    async def store(self, batch: DecodedBatch) -> None:
+        """Store ``batch`` together with the waiting events; on failure the waiting events are kept."""
+        async with self._lock:
+            waiting, self.waiting = self.waiting, []
+            for item in waiting:
+                batch.add(item.event)
+            try:
+                await self._store(batch, {id(item.event): item.first_seen for item in waiting})
+            except BaseException:
+                self.waiting = waiting + self.waiting
+                raise
 
+    async def _store(self, batch: DecodedBatch, first_seen: dict[int, float]) -> None:
+        now = utcnow()
+        keys = {(event.cluster, event.node) for event in batch.events()}
+        if not keys:
+            _count_skipped(batch.skipped)
+            return
 
-def percent(value: float | None) -> float | None:
-    """Clamp a usage to 0-100; a missing, negative or non-finite value is unknown."""
-    if value is None or not math.isfinite(value) or value < 0:
-        return None
-    return min(value, 100.0)
+        async with self.ctx.db.session() as session:
+            found = await samples.resolve_event_nodes(session, keys=keys)
+            rows = _sample_rows(batch, found)
+            reports = _reachability(batch, found)
+            inserted = await samples.store_samples(session, rows=list(rows.values()))
+            await samples.apply_latest(session, rows=_newest_per_node(rows.values()))
+            await samples.apply_reachability(session, events=reports)
+            touched = {row.node_uuid for row in rows.values()} | {report.node_uuid for report in reports}
+            changed = await samples.refresh_status(
+                session,
+                node_uuids=touched,
+                stale_before=now - timedelta(seconds=self.ctx.settings.heartbeat_timeout_seconds),
+                warning_percent=self.ctx.settings.warning_percent,
+            )
+            await service.refresh_health(session, cluster_uuids=changed)
 
-
-async def store_batch(ctx: InventoryContext, messages: list[Msg]) -> None:
-    """Store a batch's samples and reachability reports, then refresh node status and cluster health."""
-    now = utcnow()
-    batch = decode(messages, now=now, max_future=timedelta(seconds=ctx.settings.max_future_seconds))
-    keys = batch.keys()
-    if not keys:
+        self._hold_unknown(batch, found, first_seen)
+        telemetry.SAMPLES_STORED.inc(inserted)
+        batch.skip("duplicate", len(rows) - inserted)
         _count_skipped(batch.skipped)
-        return
+        for report in reports:
+            telemetry.STATUS_EVENTS.labels(str(report.reachable).lower()).inc()
 
-    async with ctx.db.session() as session:
-        found = await samples.resolve_event_nodes(session, keys=keys)
-        rows = _sample_rows(batch, found)
-        reports = _reachability(batch, found)
-        inserted = await samples.store_samples(session, rows=list(rows.values()))
-        await samples.apply_latest(session, rows=_newest_per_node(rows.values()))
-        await samples.apply_reachability(session, events=reports)
-        touched = {row.node_uuid for row in rows.values()} | {report.node_uuid for report in reports}
-        changed = await samples.refresh_status(
-            session,
-            node_uuids=touched,
-            stale_before=now - timedelta(seconds=ctx.settings.heartbeat_timeout_seconds),
-            warning_percent=ctx.settings.warning_percent,
-        )
-        await service.refresh_health(session, cluster_uuids=changed)
-
-    telemetry.SAMPLES_STORED.inc(inserted)
-    batch.skip("duplicate", len(rows) - inserted)
-    _count_skipped(batch.skipped)
-    for report in reports:
-        telemetry.STATUS_EVENTS.labels(str(report.reachable).lower()).inc()
+    def _hold_unknown(self, batch: DecodedBatch, found: dict, first_seen: dict[int, float]) -> None:
+        """Keep events of unknown nodes for another try, or drop those that waited long enough."""
+        now = time.monotonic()
+        wait = self.ctx.settings.unknown_node_wait_seconds
+        for event in batch.events():
+            if (event.cluster, event.node) in found:
+                continue
+            started = first_seen.get(id(event), now)
+            if now - started < wait and len(self.waiting) < MAX_WAITING_EVENTS:
+                self.waiting.append(WaitingEvent(started, event))
+                continue
+            batch.skip("unknown_node")
+            if self.warnings.allow(("unknown", event.cluster, event.node)):
+                logger.warning("metrics event for unknown node dropped cluster=%s node=%s", event.cluster, event.node)
 
 
-def _usable(batch: DecodedBatch, found: dict, cluster: str, node: str) -> samples.EventNode | None:
-    """Return the event's node when it exists and its cluster is live; count the reason otherwise."""
+def _live_target(batch: DecodedBatch, found: dict, cluster: str, node: str) -> EventNode | None:
+    """Return the event's node when it is known and its cluster is live; count a deleted cluster."""
     target = found.get((cluster, node))
-    if target is None:
-        batch.skip("unknown_node")
-        if _warnings.allow(("unknown", cluster, node)):
-            logger.warning("metrics event for unknown node skipped cluster=%s node=%s", cluster, node)
-        return None
-    if target.cluster_deleted:
+    if target is not None and target.cluster_deleted:
         batch.skip("deleted_cluster")
         return None
     return target
@@ -182,7 +155,7 @@ def _sample_rows(batch: DecodedBatch, found: dict) -> dict[tuple, SampleRow]:
     """Turn samples into rows, one per (node, time); a repeat within the batch counts as a duplicate."""
     rows: dict[tuple, SampleRow] = {}
     for event in batch.samples:
-        target = _usable(batch, found, event.cluster, event.node)
+        target = _live_target(batch, found, event.cluster, event.node)
         if target is None:
             continue
         if (target.node_uuid, event.sampled_at) in rows:
@@ -211,7 +184,7 @@ def _reachability(batch: DecodedBatch, found: dict) -> list[Reachability]:
     """Keep each node's newest reachability report of the batch."""
     newest: dict = {}
     for event in batch.statuses:
-        target = _usable(batch, found, event.cluster, event.node)
+        target = _live_target(batch, found, event.cluster, event.node)
         if target is None:
             continue
         report = Reachability(

@@ -12,7 +12,7 @@ from libs.common.service import ServiceContext
 from services.inventory.config import get_inventory_settings
 from services.inventory.context import InventoryContext
 from services.inventory.handlers import InventoryHandlers
-from services.inventory.ingest import consume_metrics
+from services.inventory.ingest import MetricsIngest
 from services.inventory.maintenance import run_sweeps
 from services.inventory.models import SCHEMA
 
@@ -30,6 +30,6 @@ async def start(ctx: ServiceContext) -> None:
 
     inventory = InventoryContext(db=ctx.db, settings=settings, client=ctx.client)
     InventoryHandlers(inventory).register(ctx.rpc)
-    ctx.spawn(consume_metrics(inventory, ctx.js, ctx.names, ctx.stopping), name="metrics-consumer")
+    ctx.spawn(MetricsIngest(inventory).run(ctx.js, ctx.names, ctx.stopping), name="metrics-consumer")
     ctx.spawn(run_sweeps(inventory, ctx.stopping), name="retention-sweep")
     logger.info("inventory service prepared retention=%.1fh", settings.metric_retention_hours)

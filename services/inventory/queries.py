@@ -20,7 +20,7 @@ async def list_clusters(ctx: InventoryContext, principal: Principal) -> dict:
 
 
 async def get_cluster(ctx: InventoryContext, principal: Principal | None, key: str) -> dict:
-    """Return the cluster (by uuid or name) with its repair policy; for other services."""
+    """Return the cluster, found by uuid or name, with its repair policy; other services call this."""
     async with ctx.db.session() as session:
         cluster = await service.get_by_uuid_or_name_or_raise(session, key=key, principal=principal)
         node_count = len(await service.list_nodes(session, cluster_uuid=cluster.uuid))
@@ -71,6 +71,27 @@ async def list_node_refs(ctx: InventoryContext, principal: Principal | None, clu
     return {"nodes": [views.node_ref(node, owner) for node, owner in matches]}
 
 
+async def list_all(ctx: InventoryContext) -> dict:
+    """Return ``{"clusters": [{uuid, name, repair_policy, nodes: [node refs]}]}`` for every live cluster."""
+    async with ctx.db.session() as session:
+        clusters = await service.list_visible(session, principal=None)
+        matches = await service.find_nodes(session, principal=None)
+    nodes: dict[uuid.UUID, list] = {}
+    for node, cluster in matches:
+        nodes.setdefault(cluster.uuid, []).append(views.node_ref(node, cluster))
+    return {
+        "clusters": [
+            {
+                "uuid": str(cluster.uuid),
+                "name": cluster.name,
+                "repair_policy": cluster.repair_policy,
+                "nodes": nodes.get(cluster.uuid, []),
+            }
+            for cluster, _ in clusters
+        ]
+    }
+
+
 async def cpu_trend(
     ctx: InventoryContext,
     principal: Principal,
@@ -81,7 +102,7 @@ async def cpu_trend(
     bucket: int,
     zone: ZoneInfo,
 ) -> TrendResponse:
-    """Average CPU usage per time bucket over the cluster's nodes, or over one node's samples."""
+    """Return the average CPU usage per time bucket over the cluster's nodes, or over one node's samples."""
     cluster, node = await _target(ctx, principal, cluster_uuid, node_name)
     buckets = views.make_buckets(window, bucket)
     async with ctx.db.session() as session:
@@ -107,7 +128,7 @@ async def cpu_trend(
 async def memory_usage(
     ctx: InventoryContext, principal: Principal, *, cluster_uuid: uuid.UUID, node_name: str | None, window: int
 ) -> MemoryUsageResponse:
-    """Memory use averaged over each node's latest sample in the window; null when none arrived."""
+    """Return memory use averaged over each node's latest sample in the window, or null when none arrived."""
     cluster, node = await _target(ctx, principal, cluster_uuid, node_name)
     async with ctx.db.session() as session:
         latest = await samples.latest_values(

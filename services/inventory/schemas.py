@@ -21,7 +21,7 @@ LogDir = Annotated[str, Field(max_length=validation.MAX_LOG_DIR_LENGTH), AfterVa
 RoleName = Annotated[str, Field(max_length=32), AfterValidator(validation.check_role)]
 ClusterUuid = Annotated[str, Field(max_length=64), AfterValidator(validation.check_uuid)]
 ClusterName = Annotated[str, Field(max_length=100), AfterValidator(validation.check_single_line)]
-PlainText = Annotated[str, AfterValidator(validation.check_plain_text)]
+Description = Annotated[str, Field(max_length=2000), AfterValidator(validation.check_plain_text)]
 
 
 class NodeCreate(BaseModel):
@@ -62,7 +62,7 @@ class ClusterCreate(BaseModel):
     uuid: ClusterUuid | None = None
     name: ClusterName | None = None
     type: Annotated[str, Field(max_length=50), AfterValidator(validation.check_single_line)] = "hadoop"
-    description: Annotated[PlainText, Field(max_length=2000)] = ""
+    description: Description = ""
     host: Hostname | None = None
     ip: IpAddress | None = None
     count: int | None = Field(default=None, ge=0, le=100_000)
@@ -75,21 +75,8 @@ class ClusterUpdate(BaseModel):
     """``PATCH /clusters/{uuid}``: the fields given are changed."""
 
     name: ClusterName | None = None
-    description: Annotated[PlainText, Field(max_length=2000)] | None = None
+    description: Description | None = None
     repair_policy: RepairPolicy | None = None
-
-
-class NodeQuery(BaseModel):
-    """Query of ``GET /nodes``."""
-
-    cluster: str = Field(max_length=64)
-
-
-class NodeDetailQuery(BaseModel):
-    """Path and query of ``GET /nodes/{name}``."""
-
-    name: str = Field(max_length=253)
-    cluster: str | None = Field(default=None, max_length=64)
 
 
 class TrendQuery(BaseModel):

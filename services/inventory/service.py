@@ -1,8 +1,8 @@
 """Database work on clusters, ownership and nodes; no NATS calls here.
 
-Every lookup skips deleted clusters. Ownership rules: an admin sees every cluster, and
-anyone else sees the clusters mapped to them in ``cluster_owners``. A ``principal`` of
-``None`` is an internal call from another service, which sees every cluster.
+Every lookup skips deleted clusters. An admin may use every cluster, and other users only
+the clusters mapped to them in ``cluster_owners``. A ``principal`` of ``None`` is an
+internal call from another service, which may use every cluster.
 """
 
 import uuid

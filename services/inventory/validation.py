@@ -82,8 +82,9 @@ def check_ip_address(value: str) -> str:
     except ValueError:
         return _fail("invalid_ip_address")
 
-    # An unspecified, multicast, reserved or link-local address cannot be a node of a cluster;
-    # rejecting link-local also keeps the collector away from cloud metadata addresses.
+    # An unspecified, multicast, reserved or link-local address cannot be a node of a cluster.
+    # Rejecting link-local addresses also keeps the collector away from cloud metadata
+    # addresses such as 169.254.169.254.
     if address.is_unspecified or address.is_multicast or address.is_reserved or address.is_link_local:
         _fail("unusable_ip_address")
     return str(address)

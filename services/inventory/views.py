@@ -1,4 +1,4 @@
-"""Turning rows into the API's shapes: percent texts, ages, time buckets and their labels."""
+"""Conversion of rows to the API's shapes: percent texts, ages, time buckets and their labels."""
 
 import math
 from dataclasses import dataclass
