@@ -38,7 +38,7 @@ async def connect(url: str, name: str) -> Client:
         logger.warning("nats error client=%s error=%s", name, error)
 
     nc = await nats.connect(
-        url,
+        [server.strip() for server in url.split(",") if server.strip()],
         name=name,
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,

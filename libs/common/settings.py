@@ -20,24 +20,31 @@ class CommonSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="HFD_", extra="ignore")
 
-    env: Literal["development", "production"] = "development"
-    nats_url: str = "nats://127.0.0.1:4222"
+    env: Literal["development", "production"] = Field(
+        default="development", description="'production' refuses to start without explicit secrets."
+    )
+    nats_url: str = Field(default="nats://127.0.0.1:4222", description="NATS server(s), comma-separated.")
     nats_prefix: str = Field(
         default="",
         pattern=r"^[A-Za-z0-9_-]*$",
         description="Prefix for every subject, stream, bucket and service name, so that several "
         "installations or test runs can share one NATS server.",
     )
-    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/hfd"
+    database_url: str = Field(
+        default="postgresql+asyncpg://postgres@127.0.0.1:5432/hfd",
+        description="SQLAlchemy URL of the PostgreSQL database (asyncpg driver).",
+    )
     jwt_secret: str = Field(default="", description="HMAC key that signs access tokens (32+ bytes).")
     secret_key: str = Field(
         default="",
         description="Fernet key (urlsafe base64, 32 bytes) that encrypts SSH secrets at rest.",
     )
-    log_level: str = "INFO"
-    log_format: Literal["json", "console"] = "json"
-    var_dir: Path = Path("var")
-    instance: str = Field(default_factory=lambda: secrets.token_hex(4))
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_format: Literal["json", "console"] = Field(default="json", description="One JSON object a line, or plain text.")
+    var_dir: Path = Field(default=Path("var"), description="Folder for development secrets and local state.")
+    instance: str = Field(
+        default_factory=lambda: secrets.token_hex(4), description="Name of this process in logs and NATS client names."
+    )
 
     @model_validator(mode="after")
     def _require_secrets_in_production(self) -> "CommonSettings":
