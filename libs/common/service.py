@@ -105,7 +105,7 @@ async def _serve(name: str, start: StartHook, common: CommonSettings, database: 
         db=db,
         stopping=stopping,
     )
-    _start_metrics(name)
+    _start_metrics(name, common)
 
     try:
         await start(ctx)
@@ -116,14 +116,14 @@ async def _serve(name: str, start: StartHook, common: CommonSettings, database: 
         await _shutdown(ctx)
 
 
-def _start_metrics(name: str) -> None:
-    port = int(os.environ.get("HFD_METRICS_PORT", DEFAULT_METRICS_PORTS.get(name, 0)))
-    host = os.environ.get("HFD_METRICS_HOST", "127.0.0.1")
-    if port >= 0:
-        try:
-            start_metrics_server(host, port)
-        except OSError as error:
-            logger.warning("metrics endpoint not started service=%s port=%d error=%s", name, port, error)
+def _start_metrics(name: str, common: CommonSettings) -> None:
+    port = common.metrics_port if common.metrics_port is not None else DEFAULT_METRICS_PORTS.get(name, 0)
+    if port < 0:
+        return
+    try:
+        start_metrics_server(common.metrics_host, port)
+    except OSError as error:
+        logger.warning("metrics endpoint not started service=%s port=%d error=%s", name, port, error)
 
 
 async def _shutdown(ctx: ServiceContext) -> None:

@@ -41,6 +41,13 @@ class CommonSettings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: Literal["json", "console"] = Field(default="json", description="One JSON object a line, or plain text.")
+    metrics_host: str = Field(default="127.0.0.1", description="Address of a backend service's /metrics endpoint.")
+    metrics_port: int | None = Field(
+        default=None,
+        ge=-1,
+        le=65535,
+        description="Port of /metrics: empty picks the service's default (9101-9105), 0 a free port, -1 none.",
+    )
     var_dir: Path = Field(default=Path("var"), description="Folder for development secrets and local state.")
     instance: str = Field(
         default_factory=lambda: secrets.token_hex(4), description="Name of this process in logs and NATS client names."
