@@ -38,10 +38,12 @@ LOGHUB: dict[str, tuple[set[str], set[str]]] = {
     # HDFS_v1: WARN "Got exception while serving blk_..." without a cause in the sample; readers
     # that drop connections write these in healthy clusters, so no fault is named.
     "HDFS": (set(), set()),
-    # ApplicationMaster during an injected network disconnection.
+    # ApplicationMaster during an injected network disconnection. Its job history write pipeline
+    # also waits 65 s and reports its second DataNode failed, which the catalog reads as node_lost:
+    # seen from the cluster, a host cut off from the network is a lost node.
     "Hadoop": (
         {"network_unreachable", "resourcemanager_unreachable"},
-        {"task_failure", "unknown_error", "error_burst"},
+        {"task_failure", "unknown_error", "error_burst", "node_lost"},
     ),
     # Quorum peers lose their connections: "Connection broken for id", "Cannot open channel".
     "Zookeeper": ({"zookeeper_session_lost"}, {"unknown_error"}),
@@ -91,3 +93,11 @@ def test_normal_runs_have_no_run_level_fault(logs_dir: Path, catalog: Catalog) -
 @pytest.mark.parametrize(("run_id", "kind"), sorted(LABELLED_RUNS.items()))
 def test_labelled_run_shows_injected_fault(logs_dir: Path, catalog: Catalog, run_id: str, kind: str) -> None:
     assert kind in kinds_in(catalog, logs_dir / "hadoop-runs" / run_id)
+
+
+def test_silent_datanode_in_network_run_is_node_lost(logs_dir: Path, catalog: Catalog) -> None:
+    # A DataNode went silent in the ApplicationMaster's write pipeline (48957 ms, then ERROR) during
+    # an injected network disconnection. No process on the cut-off host was logging by then, so the
+    # logs cannot tell a cut cable from a powered-off machine.
+    found = kinds_in(catalog, logs_dir / "hadoop-runs" / "application_1445175094696_0002")
+    assert "node_lost" in found

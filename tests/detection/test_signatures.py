@@ -177,6 +177,29 @@ def test_signature_detects_zh_locale_wording(engine: DetectionEngine, kind: str,
     assert kinds[:1] == [kind]
 
 
+SILENT_DATANODE_ACKS = [
+    # real, Hadoop 2.x of 2015
+    "2015-10-18 21:40:00,767 WARN [ResponseProcessor for block "
+    "BP-1347369012-10.190.173.170-1444972147527:blk_1073743655_2878] org.apache.hadoop.hdfs.DFSClient: Slow "
+    "ReadProcessor read fields took 48957ms (threshold=30000ms); ack: seqno: -2 status: SUCCESS status: ERROR "
+    "downstreamAckTimeNanos: 0, targets: [172.22.149.145:50010, 10.86.169.121:50010]",
+    # the reply field printed by name
+    f"{T} WARN [ResponseProcessor for block BP-1-10.0.0.1-1:blk_7_7] org.apache.hadoop.hdfs.DFSClient: Slow "
+    "ReadProcessor read fields took 65036ms (threshold=30000ms); ack: seqno: -2 reply: SUCCESS reply: SUCCESS "
+    "reply: ERROR downstreamAckTimeNanos: 0 flag: 0 flag: 0 flag: 0, targets: [10.0.0.4:50010, 10.0.0.5:50010, "
+    "10.0.0.6:50010]",
+    # the reply field printed as a number
+    f"{T} WARN [ResponseProcessor for block BP-1-10.0.0.1-1:blk_8_8] hdfs.DFSClient: Slow ReadProcessor read "
+    "fields took 70070ms (threshold=30000ms); ack: seqno: -2 reply: 0 reply: 1 downstreamAckTimeNanos: 0, "
+    "targets: [DatanodeInfoWithStorage[10.0.0.4:50010,DS-1,DISK], DatanodeInfoWithStorage[10.0.0.5:50010,DS-2,DISK]]",
+]
+
+
+@pytest.mark.parametrize("text", SILENT_DATANODE_ACKS, ids=["status-name", "reply-name", "reply-number"])
+def test_silent_datanode_in_pipeline_is_node_lost(engine: DetectionEngine, text: str) -> None:
+    assert [detection.kind for detection in detect_text(engine, text)] == ["node_lost"]
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -192,6 +215,19 @@ def test_signature_detects_zh_locale_wording(engine: DetectionEngine, kind: str,
         "2015-10-17 15:39:10,000 WARN [main] org.apache.hadoop.hdfs.DFSClient: DFSOutputStream ResponseProcessor "
         "exception  for block BP-1-10.0.0.1-1:blk_1_1\njava.io.IOException: Bad connect ack with firstBadLink as "
         "10.190.173.170:50010",
+        # A failed DataNode reported with no slow acknowledgement before it, as in runs with no injected fault.
+        "2015-10-17 22:33:31,920 WARN [ResponseProcessor for block BP-1-10.0.0.1-1:blk_2_2] "
+        "org.apache.hadoop.hdfs.DFSClient: DFSOutputStream ResponseProcessor exception  for block "
+        "BP-1-10.0.0.1-1:blk_2_2\njava.io.IOException: Bad response ERROR for block BP-1-10.0.0.1-1:blk_2_2 from "
+        "datanode 10.86.169.121:50010",
+        # A slow but successful acknowledgement: the pipeline was congested and every DataNode acknowledged.
+        f"{T} WARN [ResponseProcessor for block BP-1-10.0.0.1-1:blk_3_3] org.apache.hadoop.hdfs.DFSClient: Slow "
+        "ReadProcessor read fields took 54565ms (threshold=30000ms); ack: seqno: 144299 reply: SUCCESS reply: "
+        "SUCCESS downstreamAckTimeNanos: 61280175650 flag: 0 flag: 0, targets: [10.0.0.4:50010, 10.0.0.5:50010]",
+        # A failed DataNode reported under 30 s, with the slow-log threshold lowered to 10 s.
+        f"{T} WARN [ResponseProcessor for block BP-1-10.0.0.1-1:blk_4_4] org.apache.hadoop.hdfs.DFSClient: Slow "
+        "ReadProcessor read fields took 12004ms (threshold=10000ms); ack: seqno: -2 status: SUCCESS status: ERROR "
+        "downstreamAckTimeNanos: 0, targets: [10.0.0.4:50010, 10.0.0.5:50010]",
     ],
 )
 def test_routine_records_are_not_faults(engine: DetectionEngine, text: str) -> None:
