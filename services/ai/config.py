@@ -45,6 +45,9 @@ class AiSettings(BaseSettings):
         default=2.0, gt=1.0, description="An incident is diagnosed again once its count reaches this multiple."
     )
 
+    rediagnose_min_new_occurrences: int = Field(
+        default=10, ge=1, description="New occurrences needed, besides the growth factor, to diagnose again."
+    )
     tool_output_max_chars: int = Field(default=6000, ge=200, le=100_000, description="Bound of one tool result.")
     tool_timeout_seconds: int = Field(default=30, ge=1, le=300, description="Timeout of one diagnostic command.")
     log_tail_lines: int = Field(default=200, ge=10, le=5000, description="Lines a log tool reads at most.")
@@ -63,6 +66,12 @@ class AiSettings(BaseSettings):
     )
     repair_check_window_seconds: float = Field(
         default=20.0, ge=0, le=3600, description="Quiet time after a repair before the incident counts as cleared."
+    )
+    repair_ingest_grace_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=600,
+        description="Occurrences received this long after a repair may predate it (collection lag) and are ignored.",
     )
     repair_command_timeout_seconds: int = Field(default=60, ge=1, le=600, description="Timeout of a repair command.")
     event_max_steps: int = Field(default=3, ge=1, le=6, description="Model requests of an unattended diagnosis.")

@@ -111,6 +111,11 @@ class FaultFlows:
         self.runner = runner
         self.repairs = RepairRunner(db, settings, js, names)
         self._background: set[asyncio.Task] = set()
+        # Incidents with unattended repairs under way, and one lock per cluster so that two
+        # incidents of one fault (seen on several nodes) are not repaired at the same time.
+        # NOTE: replicas share neither; two replicas could repair one cluster at once.
+        self._repairing: set[str] = set()
+        self._cluster_locks: dict[str, asyncio.Lock] = {}
 
     def upstream(self, request_id: str = "", lang: str = "zh") -> Upstream:
         return Upstream(self.client, request_id=request_id, lang=lang)
@@ -147,7 +152,8 @@ class FaultFlows:
             return "detected"
         if track.resolved_since_diagnosis and event.status != "resolved":
             return "reopened"
-        if event.count >= track.diagnosed_count * self.settings.rediagnose_growth_factor:
+        grown = event.count >= track.diagnosed_count * self.settings.rediagnose_growth_factor
+        if grown and event.count - track.diagnosed_count >= self.settings.rediagnose_min_new_occurrences:
             return "grew"
         return None
 
@@ -190,9 +196,19 @@ class FaultFlows:
         await self._publish_once(record)
 
         to_run = runnable(rows, decisions)
-        if to_run:
-            self._spawn(self.run_unattended(to_run), f"repairs-{record.id}")
+        if to_run and event.incident_id in self._repairing:
+            await self._skip(to_run, "a repair of this incident is already running")
+        elif to_run:
+            self._repairing.add(event.incident_id)
+            lock = self._cluster_locks.setdefault(event.cluster, asyncio.Lock())
+            task = self._spawn(self._locked(lock, self.run_unattended(to_run)), f"repairs-{record.id}")
+            task.add_done_callback(lambda _task: self._repairing.discard(event.incident_id))
         return record
+
+    async def _skip(self, repair_ids: list[str], reason: str) -> None:
+        async with self.db.session() as session:
+            for repair_id in repair_ids:
+                await service.update_repair(session, repair_id=repair_id, status="skipped", details=reason)
 
     async def _incident(self, event: FaultEvent, upstream: Upstream) -> IncidentInfo:
         incident = IncidentInfo(
@@ -253,10 +269,7 @@ class FaultFlows:
             if row is None:
                 continue
             if cleared and ACTION_CLASSES[row.action].changes_state:
-                async with self.db.session() as session:
-                    await service.update_repair(
-                        session, repair_id=repair_id, status="skipped", details="an earlier repair cleared the fault"
-                    )
+                await self._skip([repair_id], "an earlier repair cleared the fault")
                 continue
             try:
                 decided_by = principal.username if principal else "hfd-ai (auto)"
@@ -266,10 +279,16 @@ class FaultFlows:
                 continue
             cleared = cleared or (outcome.success and ACTION_CLASSES[row.action].changes_state)
 
-    def _spawn(self, coro, name: str) -> None:
+    @staticmethod
+    async def _locked(lock: asyncio.Lock, coro) -> None:
+        async with lock:
+            await coro
+
+    def _spawn(self, coro, name: str) -> asyncio.Task:
         task = asyncio.create_task(coro, name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     async def stop(self) -> None:
         for task in list(self._background):

@@ -32,6 +32,8 @@ def stack_env(demo: BackgroundDemo, fake: FakeAnthropic, *, api_key: str, **extr
         "HFD_AI_REQUEST_TIMEOUT_SECONDS": "3",
         "HFD_AI_TOOL_OUTPUT_MAX_CHARS": "1500",
         "HFD_AI_REPAIR_CHECK_WINDOW_SECONDS": "2",
+        "HFD_AI_REPAIR_INGEST_GRACE_SECONDS": "3",
+        "HFD_AI_EXTRA_SAFE_ACTIONS": '["namenode_safe_mode:leave_safe_mode"]',
         "HFD_AI_TEMP_ROOTS": f'["{temp_roots}"]',
         "HFD_COLLECTOR_TEMP_ROOTS": temp_roots,
         **extra,

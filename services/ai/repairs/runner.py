@@ -11,7 +11,7 @@ store the outcome and publish the diagnosis again with the repair status.
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
@@ -24,7 +24,14 @@ from services.ai import service
 from services.ai.config import AiSettings
 from services.ai.events import publish_diagnosis
 from services.ai.models import RepairRecord
-from services.ai.repairs.actions import CheckResult, CleanTempDir, CommandCall, RepairAction, build_action
+from services.ai.repairs.actions import (
+    ACTION_CLASSES,
+    CheckResult,
+    CleanTempDir,
+    CommandCall,
+    RepairAction,
+    build_action,
+)
 from services.ai.upstream import Upstream
 
 logger = logging.getLogger(__name__)
@@ -41,6 +48,10 @@ class RepairOutcome:
 
 class RepairFailed(Exception):
     """A step of the repair failed; the message says which and why."""
+
+
+class PreconditionNotMet(RepairFailed):
+    """The action does not apply now (its precondition failed), so it was not run."""
 
 
 class RepairRunner:
@@ -64,15 +75,22 @@ class RepairRunner:
         """
         record = await self._claim(repair_id, decided_by)
         outcome = RepairOutcome(success=False, details="")
+        status = "failed"
         try:
             action = build_action(record.action, dict(record.params))
             await self._execute(record, action, upstream, principal, outcome)
+            status = "succeeded" if outcome.success else "failed"
+        except PreconditionNotMet as error:
+            outcome.details, status = str(error), "skipped"
         except (RepairFailed, ValidationError, KeyError) as error:
             outcome.details = str(error)
         except ServiceError as error:
             outcome.details = f"a service call failed: {error.code}"
+        except Exception:  # the repair must end in a final state whatever went wrong
+            logger.exception("repair crashed repair=%s action=%s", record.id, record.action_id)
+            outcome.details = "internal error; see the AI service log"
 
-        await self._finish(record, outcome)
+        await self._finish(record, outcome, status)
         return outcome
 
     async def _claim(self, repair_id: str, decided_by: str) -> RepairRecord:
@@ -106,7 +124,7 @@ class RepairRunner:
 
         check = action.precondition(await runner.outputs(action.precondition_commands(), "precondition"))
         if not check.ok:
-            raise RepairFailed(f"precondition not met: {check.reason}")
+            raise PreconditionNotMet(f"precondition not met: {check.reason}")
 
         for call in action.commands():
             await runner.run(call, "repair", require_success=True)
@@ -126,9 +144,7 @@ class RepairRunner:
         outcome.success = True
         outcome.details = f"{record.action_id} succeeded; {verification.reason}; {quiet.reason}"
         if record.incident_id:
-            await upstream.resolve_incident(
-                principal, record.incident_id, note=f"repaired by hfd-ai: {record.action_id}"
-            )
+            await upstream.resolve_incident(principal, record.incident_id)
 
     async def _resolve_temp_dir(self, action: CleanTempDir, record: RepairRecord, upstream: Upstream) -> CleanTempDir:
         node = await upstream.resolve_node(None, record.node, record.cluster_uuid)
@@ -142,24 +158,30 @@ class RepairRunner:
     ) -> CheckResult:
         if not record.incident_id:
             return CheckResult(True, "no incident to watch")
+        # Records written before the repair can still be on their way through the collector,
+        # so the quiet window starts after a grace period for collection lag.
+        grace = self.settings.repair_ingest_grace_seconds
         window = self.settings.repair_check_window_seconds
-        await asyncio.sleep(window)
-        if await upstream.new_occurrences_since(principal, record.incident_id, since.isoformat()):
-            return CheckResult(False, f"new occurrences arrived in the {window:.0f}s after the repair")
-        return CheckResult(True, f"no new occurrence in the {window:.0f}s after the repair")
+        await asyncio.sleep(grace + window)
+        start = since + timedelta(seconds=grace)
+        if await upstream.new_occurrences_since(principal, record.incident_id, start.isoformat()):
+            return CheckResult(False, f"new occurrences arrived in the {window:.0f}s window after the repair")
+        return CheckResult(True, f"no new occurrence in the {window:.0f}s window after the repair")
 
-    async def _finish(self, record: RepairRecord, outcome: RepairOutcome) -> None:
-        status = "succeeded" if outcome.success else "failed"
+    async def _finish(self, record: RepairRecord, outcome: RepairOutcome, status: str) -> None:
+        """Store the outcome; a state-changing action also sets and republishes the diagnosis's repair status."""
+        changes_state = record.action in ACTION_CLASSES and ACTION_CLASSES[record.action].changes_state
         async with self.db.session() as session:
             await service.update_repair(
                 session, repair_id=record.id, status=status, details=outcome.details[:4000], exec_ids=outcome.exec_ids
             )
-            await service.set_repair_status(session, diagnosis_id=record.diagnosis_id, status=status)
+            if changes_state:
+                await service.set_repair_status(session, diagnosis_id=record.diagnosis_id, status=status)
             diagnosis = await service.get(session, diagnosis_id=record.diagnosis_id)
         log = logger.info if outcome.success else logger.warning
         log("repair finished repair=%s status=%s details=%s", record.id, status, outcome.details)
 
-        if diagnosis is not None and diagnosis.incident_id:
+        if changes_state and diagnosis is not None and diagnosis.incident_id:
             try:
                 await publish_diagnosis(self.js, self.names, diagnosis, msg_id=f"{diagnosis.id}:repair:{record.id}")
             except Exception as error:  # the stored status stays right; the event is best-effort here
