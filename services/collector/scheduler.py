@@ -216,8 +216,11 @@ class CollectorRuntime:
             METRIC_SAMPLES.labels("ok").inc()
 
     async def _sleep(self, wake: asyncio.Event, seconds: float) -> None:
-        """Sleep for ``seconds`` or until ``wake`` is set or the service stops."""
-        wake.clear()
+        """Sleep for ``seconds`` or until ``wake`` is set or the service stops.
+
+        The event is cleared after waking, so a change made while the task was busy ends the
+        next sleep at once instead of being lost.
+        """
         stop_wait = asyncio.ensure_future(self.stopping.wait())
         wake_wait = asyncio.ensure_future(wake.wait())
         try:
@@ -225,6 +228,7 @@ class CollectorRuntime:
         finally:
             stop_wait.cancel()
             wake_wait.cancel()
+        wake.clear()
 
 
 def _target(node: Node) -> NodeTarget:

@@ -52,7 +52,7 @@ def collector_env(infra: Infra, tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {
         "HFD_COLLECTOR_KNOWN_HOSTS": str(tmp_path / "known_hosts"),
         "HFD_COLLECTOR_MULTILINE_QUIET_SECONDS": "0.5",
-        "HFD_COLLECTOR_ACTIVE_POLL_DELAY": "0.05",
+        "HFD_COLLECTOR_ACTIVE_POLL_DELAY": "0.1",
         "HFD_COLLECTOR_BACKOFF_MAX": "2",
         "HFD_COLLECTOR_ACK_TIMEOUT": "2",
         "HFD_COLLECTOR_PUBLISH_RETRY_MAX": "1",

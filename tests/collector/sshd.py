@@ -118,6 +118,9 @@ def make_sshd_node(folder: Path, address: str, *, client_key_path: Path | None =
             "MaxSessions 64",
             "MaxStartups 100:30:200",
             "LogLevel ERROR",
+            # Bash skips ~/.bashrc for SSH commands when SHLVL is already set, so the tests do not
+            # depend on root's shell start-up files (which may be slow or take locks).
+            "SetEnv SHLVL=1",
             "",
         ]
     )
