@@ -1,9 +1,9 @@
 """Running policy commands on nodes: node lookup, path confinement, execution and the exec log.
 
-``CommandRunner.execute`` is the one way a policy command reaches a node. It confines path
-arguments on the node itself (``readlink -m`` through the policy's ``path_resolve`` command,
-so a symbolic link out of a log directory is caught), builds the argv from the validated
-arguments, writes the exec log row before the run and completes it after.
+``CommandRunner.execute`` is the one way a policy command reaches a node. It first confines
+path arguments on the node itself with ``readlink -m``, run as the policy's ``path_resolve``
+command, which catches a symbolic link out of a log directory. Then it builds the argv from
+the validated arguments and writes the exec log row before the run and completes it after.
 """
 
 import asyncio
@@ -85,7 +85,12 @@ def validation_errors(error: ValidationError, lang: str, *, prefix: str = "", fi
     failures = []
     for item in error.errors():
         name = field or prefix + ".".join(str(part) for part in item["loc"])
-        code = item["type"] if message(item["type"], "en") != item["type"] else "invalid_value"
+        if item["type"] == "missing":
+            code = "field_required"
+        elif message(item["type"], "en") != item["type"]:
+            code = item["type"]
+        else:
+            code = "invalid_value"
         failure = field_error(name or "body", code, lang, **item.get("ctx", {}))
         if code == "invalid_value":
             failure.message = f"{failure.message}: {item['msg']}"
@@ -169,7 +174,7 @@ class NodeInfo:
 
 
 class Inventory:
-    """The inventory calls of the ops side, mapping replies to the errors an HTTP caller sees."""
+    """The inventory calls of the ops side; error replies become the errors that HTTP callers receive."""
 
     def __init__(self, client: RpcClient, timeout: float = 10.0) -> None:
         self.client = client
@@ -238,7 +243,7 @@ def _valid_paths(paths: Any, node: NodeInfo) -> list[str]:
         try:
             valid.append(normalise_path(str(path)))
         except PydanticCustomError:
-            logger.warning("ignoring invalid directory node=%s cluster=%s", node.name, node.cluster_name)
+            logger.warning("invalid directory ignored node=%s cluster=%s", node.name, node.cluster_name)
     return valid
 
 
@@ -247,7 +252,7 @@ def _valid_paths(paths: Any, node: NodeInfo) -> list[str]:
 
 @dataclass(frozen=True)
 class RunContext:
-    """Who runs a command and why, for the policy decision already made and for the exec log."""
+    """The principal, actor and reason of an authorised run, as the exec log records them."""
 
     principal: Principal
     actor: str
@@ -315,7 +320,10 @@ class CommandRunner:
         asked = [getattr(args, name) for name in spec.remote_path_args]
         roots = [*scope.log_dirs, *scope.temp_roots]
         resolve = COMMANDS["path_resolve"]
-        resolve_args = resolve.args_model.model_validate({"paths": [*asked, *roots]})
+        try:
+            resolve_args = resolve.args_model.model_validate({"paths": [*asked, *roots]})
+        except ValidationError:
+            raise invalid_field(spec.remote_path_args[0], "path_check_failed", context.lang) from None
         check = RunContext(
             context.principal, context.actor, f"path check for {spec.id}", context.fault_id, context.lang
         )
@@ -335,7 +343,7 @@ class CommandRunner:
             return validate_args(spec, values, real_scope)
         except ValidationError:
             logger.warning(
-                "path leaves its directory through a link node=%s cluster=%s command=%s",
+                "path rejected: a symbolic link leads outside its directories node=%s cluster=%s command=%s",
                 node.name,
                 node.cluster_name,
                 spec.id,
@@ -380,9 +388,13 @@ class CommandRunner:
 
         try:
             outcome = await self._run_steps(node, steps, timeout, max_output)
+        except asyncio.CancelledError:
+            # The caller gave up (a per-node deadline of logs/all); the row must not stay "running".
+            await asyncio.shield(self._finish(log_id, exec_models.RunEnd(None, "timeout", 0, 0, False)))
+            raise
         except (NodeUnreachable, UnknownNode) as error:
             await self._finish(log_id, exec_models.RunEnd(None, "unreachable", 0, 0, False))
-            logger.warning("command not run exec_id=%s node=%s error=%s", exec_id, node.name, error)
+            logger.warning("command failed: node unreachable exec_id=%s node=%s error=%s", exec_id, node.name, error)
             raise OpsError(
                 "node_unreachable",
                 status_code=503,

@@ -77,7 +77,7 @@ def new_exec_id() -> str:
 
 @dataclass(frozen=True)
 class RunStart:
-    """What is known about a run before its command starts."""
+    """The facts of a run that are known before its command starts."""
 
     from_user_id: int
     username: str
@@ -94,7 +94,7 @@ class RunStart:
 
 @dataclass(frozen=True)
 class RunEnd:
-    """What a run returned."""
+    """The result of a run."""
 
     exit_code: int | None
     execution_status: str

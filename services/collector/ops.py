@@ -1,8 +1,8 @@
 """The collector's operations endpoints: commands, log reading, cluster start and stop.
 
 ``register`` adds every endpoint to the collector's RPC service. Gateway routes reach
-``ops.*``, ``logs.*`` (the log reading endpoints) and ``exec_logs.*``; ``commands.run`` and
-``logs.tail`` are internal, for the AI service and other services, and never routed.
+``ops.*``, ``logs.*`` (the log reading endpoints) and ``exec_logs.*``. The AI service and
+other services call ``commands.run`` and ``logs.tail``, which the gateway never routes.
 
 Every handler checks the caller's role, has inventory check the cluster ownership, and
 validates every argument before anything runs on a node.
@@ -138,7 +138,7 @@ def checked_param(request: RpcRequest, name: str, check) -> str:
         raise invalid_field(name, "field_required", request.lang)
     try:
         return check(value)
-    except ValueError as error:  # PydanticCustomError is a ValueError
+    except ValueError as error:  # PydanticCustomError is a subclass of ValueError
         code = getattr(error, "type", "invalid_value")
         raise invalid_field(name, code, request.lang) from None
 
@@ -187,7 +187,7 @@ class OpsHandlers:
         )
         if not decision.allowed:
             logger.warning(
-                "command refused command=%s user=%s actor=%s reason=%s",
+                "command rejected command=%s user=%s actor=%s reason=%s",
                 spec.id,
                 principal.username,
                 body.actor,
@@ -215,7 +215,9 @@ class OpsHandlers:
 
         matched = match_command(words)
         if matched is None:
-            logger.warning("free-text command refused user=%s node=%s", principal.username, node_name)
+            logger.warning(
+                "free-text command rejected: not in the policy user=%s node=%s", principal.username, node_name
+            )
             raise OpsError(
                 "command_not_allowed",
                 status_code=403,
@@ -252,7 +254,9 @@ class OpsHandlers:
         body: ReadLogRequest = request.parse_body(ReadLogRequest)
         node = await self.inventory.resolve_node(request, name=body.node, cluster=body.cluster, field="node")
         if body.ssh_user is not None and body.ssh_user != node.ssh_user:
-            logger.warning("read-log refused: ssh user differs user=%s node=%s", principal.username, node.name)
+            logger.warning(
+                "read-log rejected: sshUser is not the node's SSH user user=%s node=%s", principal.username, node.name
+            )
             raise OpsError(
                 "not_allowed", status_code=403, message_code="ssh_user_mismatch", field="sshUser", lang=request.lang
             )
@@ -309,14 +313,14 @@ class OpsHandlers:
         return {"lines": await self._filtered(lines, body.pattern, request.lang)}
 
     async def list_nodes(self, request: RpcRequest) -> dict:
-        """Names of the caller's nodes (``GET /hadoop/nodes/``)."""
+        """List the names of the caller's nodes (``GET /hadoop/nodes/``)."""
         require_principal(request)
         query: LogQuery = request.parse_params(LogQuery)
         nodes = await self.inventory.list_nodes(request, cluster=query.cluster)
         return {"nodes": sorted({node.name for node in nodes})}
 
     async def node_log(self, request: RpcRequest) -> dict:
-        """The last lines of a node's newest file of a log type (``GET /hadoop/logs/{node_name}/{log_type}/``)."""
+        """Return the tail of a node's newest log file of a type (``GET /hadoop/logs/{node_name}/{log_type}/``)."""
         principal = require_principal(request)
         node_name = checked_param(request, "node_name", check_node_name)
         log_type = checked_param(request, "log_type", check_log_type)
@@ -332,7 +336,7 @@ class OpsHandlers:
         return {"node_name": node.name, "log_type": log_type, "log_content": "\n".join(lines)}
 
     async def all_logs(self, request: RpcRequest) -> dict:
-        """The same read on every node of the caller, concurrently (``GET /hadoop/logs/all/{log_type}/``).
+        """Read the newest file of a log type on every node of the caller (``GET /hadoop/logs/all/{log_type}/``).
 
         Each node gets ``min(lines, all_logs_max_lines / node count)`` lines and its own timeout;
         a node that fails is listed with an ``error`` instead of failing the request.
@@ -356,7 +360,7 @@ class OpsHandlers:
         return {"logs": [entry for entry in entries if entry is not None]}
 
     async def log_files(self, request: RpcRequest) -> dict:
-        """Names of the files in a node's log directories (``GET /hadoop/logs/files/{node_name}/``)."""
+        """List the files in a node's log directories (``GET /hadoop/logs/files/{node_name}/``)."""
         principal = require_principal(request)
         node_name = checked_param(request, "node_name", check_node_name)
         query: LogQuery = request.parse_params(LogQuery)
@@ -376,9 +380,9 @@ class OpsHandlers:
     async def _cluster_control(self, request: RpcRequest, action: str) -> dict:
         """Start or stop HDFS and YARN of a cluster, daemon by daemon (``POST /ops/clusters/{uuid}/start|stop``).
 
-        Nodes whose roles inventory knows get ``hdfs|yarn --daemon ACTION DAEMON`` for each of
-        their daemons, in dependency order (reversed to stop). Without any known role, the
-        master runs ``start-dfs.sh`` and ``start-yarn.sh`` (or the stop scripts).
+        Each node with roles in inventory gets ``hdfs|yarn --daemon ACTION DAEMON`` for each
+        of its daemons, in dependency order (reversed to stop). When inventory lists no roles,
+        the master runs ``start-dfs.sh`` and ``start-yarn.sh`` (or the stop scripts).
         """
         principal = require_principal(request, "admin")
         cluster_uuid = checked_param(request, "uuid", _check_uuid)
@@ -468,7 +472,9 @@ class OpsHandlers:
         )
         if cluster.get("repair_policy") != "auto":
             logger.warning(
-                "unattended repair refused cluster=%s policy=%s", node.cluster_name, cluster.get("repair_policy")
+                "unattended repair rejected: repair policy is not auto cluster=%s policy=%s",
+                node.cluster_name,
+                cluster.get("repair_policy"),
             )
             raise OpsError(
                 "not_allowed", status_code=403, message_code="repair_policy_not_auto", field=None, lang=request.lang
@@ -513,9 +519,11 @@ class OpsHandlers:
         return output_lines(outcome)
 
     async def _node_entry(self, context: RunContext, node: NodeInfo, log_type: str, lines: int) -> dict | None:
+        """Read one node for logs/all: its listing and its tail share the per-node timeout."""
         timeout = self.settings.all_logs_node_timeout
         try:
-            content = await asyncio.wait_for(self._tail_newest(context, node, log_type, lines, timeout), timeout)
+            read = self._tail_newest(context, node, log_type, lines, timeout / 2)
+            content = await asyncio.wait_for(read, timeout + 1)
         except OpsError as error:
             return {"node_name": node.name, "log_type": log_type, "log_content": "", "error": error.code}
         except TimeoutError:

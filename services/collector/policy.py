@@ -1,4 +1,4 @@
-"""The command policy: which commands may run on a node, with which arguments, and for whom.
+"""The command policy: the commands that may run on a node, their typed arguments, and the roles that may run them.
 
 Every command that the collector runs on a node for a person or for the AI service is an
 entry of ``COMMANDS``. An entry has an id, a category that sets the minimum role, a pydantic
@@ -47,7 +47,7 @@ MAX_PATH_LENGTH = 1024
 MAX_LINES = 5000
 MAX_SEARCH_TEXT_LENGTH = 256
 # Characters allowed in a remote path. Hadoop log and temporary paths need no others, and
-# refusing spaces, '%', quotes and every shell metacharacter keeps encoded traversal out.
+# rejecting spaces, '%', quotes and every shell metacharacter keeps encoded traversal out.
 _SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9._,+=@:/-]*$")
 
 

@@ -33,6 +33,7 @@ NODE_LOGGER = "hfd.democluster.nodes"
 DATA_PATH_COMMANDS = (
     re.compile(r"^stat -L "),
     re.compile(r"^find /\S+ -maxdepth \d+ -type f$"),
+    re.compile(r"^find /\S+ -maxdepth 1 -type f -inum \d+$"),
     re.compile(r"^sh -c 'head -n 1 /proc/stat"),
 )
 

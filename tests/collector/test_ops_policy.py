@@ -292,7 +292,7 @@ def test_filter_lines_with_repeats_matches_in_child():
 
 
 def test_filter_lines_stops_slow_pattern_at_budget():
-    # Four unbounded repeats pass the static check; on 3000 'a's without a 'b' the search
+    # Four unbounded repeats pass the static check. On 3000 'a's without a 'b', the search
     # backtracks for far longer than the budget, so the child is killed.
     started = time.monotonic()
     with pytest.raises(PatternTimeout):

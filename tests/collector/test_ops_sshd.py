@@ -138,7 +138,7 @@ def test_sshd_command_timeout_is_recorded(bus, node_uuid, node):
     try:
         reply = run(bus, node_uuid, "tail", args={"path": str(fifo), "lines": 1}, timeout=1)
     finally:
-        # Open the pipe once for writing, so the tail still waiting on the node sees its end.
+        # Open the pipe once for writing, so the tail still waiting on the node reads end of file.
         try:
             os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
         except OSError:
