@@ -82,6 +82,8 @@ async def discover_workers(ctx: InventoryContext, caller: Caller, cluster_uuid: 
             known.append(node)
             planned.append((f"hosts[{name}]", node, Credentials()))
             added.append(name)
+        # NOTE: no limit on the number of new workers here. Hundreds of them can outlast the
+        # gateway's timeout (10 seconds by default) while the collector stores them one by one.
         await hand_over(ctx, caller, cluster, planned, credentials_from=master.uuid)
         await service.refresh_health(session, cluster_uuids={cluster.uuid})
 

@@ -131,11 +131,10 @@ async def memory_usage(
     """Return memory use averaged over each node's latest sample in the window, or null when none arrived."""
     cluster, node = await _target(ctx, principal, cluster_uuid, node_name)
     async with ctx.db.session() as session:
-        latest = await samples.latest_values(
+        latest = await service.latest_memory(
             session,
-            metric="memory",
-            since=utcnow() - timedelta(seconds=window),
             cluster_uuid=cluster.uuid,
+            since=utcnow() - timedelta(seconds=window),
             node_uuid=node.uuid if node else None,
         )
     if not latest:

@@ -231,29 +231,6 @@ async def bucket_averages(
     return {int(bucket): float(value) for bucket, value in (await session.execute(statement)).all()}
 
 
-async def latest_values(
-    session: AsyncSession,
-    *,
-    metric: str,
-    since: datetime,
-    cluster_uuid: uuid.UUID | None = None,
-    node_uuid: uuid.UUID | None = None,
-) -> list[tuple[float, datetime]]:
-    """Return each node's newest (value, time) of ``metric`` since ``since``, one row per node."""
-    column = USAGE_COLUMNS[metric]
-    statement = (
-        select(column, MetricSample.sampled_at)
-        .where(column.is_not(None), MetricSample.sampled_at >= since)
-        .order_by(MetricSample.node_uuid, MetricSample.sampled_at.desc())
-        .distinct(MetricSample.node_uuid)
-    )
-    if cluster_uuid is not None:
-        statement = statement.where(MetricSample.cluster_uuid == cluster_uuid)
-    if node_uuid is not None:
-        statement = statement.where(MetricSample.node_uuid == node_uuid)
-    return [(float(value), sampled_at) for value, sampled_at in (await session.execute(statement)).all()]
-
-
 async def delete_expired(session: AsyncSession, *, before: datetime, limit: int) -> int:
     """Delete at most ``limit`` samples older than ``before``, oldest first; return how many."""
     oldest = (

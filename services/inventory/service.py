@@ -7,6 +7,7 @@ internal call from another service, which may use every cluster.
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, case, delete, exists, func, select, true, update
@@ -187,6 +188,22 @@ async def get_master_node(session: AsyncSession, *, cluster: Cluster) -> Node | 
         .limit(1)
     )
     return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def latest_memory(
+    session: AsyncSession, *, cluster_uuid: uuid.UUID, since: datetime, node_uuid: uuid.UUID | None = None
+) -> list[tuple[float, datetime]]:
+    """Return (memory percent, time) of each node's latest sample if it is newer than ``since``.
+
+    The node rows hold their latest sample's values, so this reads one row per node instead of
+    the samples table.
+    """
+    statement = select(Node.memory_usage, Node.last_heartbeat).where(
+        Node.cluster_uuid == cluster_uuid, Node.last_heartbeat >= since, Node.memory_usage.is_not(None)
+    )
+    if node_uuid is not None:
+        statement = statement.where(Node.uuid == node_uuid)
+    return [(float(value), moment) for value, moment in (await session.execute(statement)).all()]
 
 
 async def update_node_roles(session: AsyncSession, *, node: Node, roles: list[str]) -> bool:

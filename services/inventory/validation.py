@@ -68,11 +68,14 @@ def check_uuid(value: str) -> str:
 
 
 def check_hostname(value: str) -> str:
-    """Accept a host name of RFC 1123: dot-separated labels of letters, digits and inner hyphens."""
+    """Return a host name of RFC 1123 (dot-separated labels of letters, digits and inner hyphens) in lower case.
+
+    Host names are case-insensitive, so lower case makes ``Node1`` and ``node1`` the same node.
+    """
     labels = value.split(".")
     if len(value) > MAX_HOSTNAME_LENGTH or not all(HOSTNAME_LABEL.match(label) for label in labels):
         _fail("invalid_hostname")
-    return value
+    return value.lower()
 
 
 def check_ip_address(value: str) -> str:

@@ -130,6 +130,21 @@ def test_node_detail_ambiguous_without_cluster(api, operator):
     assert chosen.json()["metrics"]["ip"] == "127.0.0.2"
 
 
+def test_node_names_are_case_insensitive(api, operator):
+    name = hostname()
+    cluster_uuid = register(api, operator, [node_body(name.upper(), "127.0.0.2")])
+
+    duplicate = api.request(
+        "POST", f"/clusters/{cluster_uuid}/nodes", json=node_body(name, "127.0.0.3"), headers=operator.headers
+    )
+    detail = api.request("GET", f"/nodes/{name.upper()}?cluster={cluster_uuid}", headers=operator.headers)
+
+    assert list(nodes_of(api, operator, cluster_uuid)) == [name]
+    assert duplicate.status_code == 409, duplicate.text
+    assert detail.status_code == 200, detail.text
+    assert detail.json()["name"] == name
+
+
 def test_node_detail_unknown_is_404(api, operator):
     response = api.request("GET", f"/nodes/{hostname()}", headers=operator.headers)
 
