@@ -159,8 +159,11 @@ class AiHandlers:
             raise Forbidden()
         upstream = self.flows.upstream(request.request_id, request.lang)
         outcome = await self.flows.repairs.run(row.id, upstream, principal, decided_by=principal.username)
-        logger.info("repair approved repair=%s by=%s success=%s", row.id, principal.username, outcome.success)
-        return {"id": row.id, "status": "succeeded" if outcome.success else "failed", **vars(outcome)}
+        async with self.flows.db.session() as session:
+            finished = await service.get_repair(session, repair_id=row.id)
+        status = finished.status if finished is not None else "failed"
+        logger.info("repair approved repair=%s by=%s status=%s", row.id, principal.username, status)
+        return {"id": row.id, "status": status, **vars(outcome)}
 
     async def reject_repair(self, request: RpcRequest) -> dict:
         principal, row = await self._decidable(request)
