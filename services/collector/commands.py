@@ -307,6 +307,10 @@ class CommandRunner:
         The caller has already authorised ``spec`` for ``context.principal``. Raises
         ``ValidationFailed`` when a path leaves its directories through a symbolic link and
         ``OpsError`` (503) when the node cannot be reached.
+
+        NOTE: the link check runs just before the command, not atomically with it. An account
+        that can write in the log directory could swap a file for a link in between; the SSH
+        user's own file permissions are the last boundary.
         """
         if spec.remote_path_args:
             args = await self._confine_paths(context, node, spec, args, timeout)

@@ -81,6 +81,7 @@ async def list_nodes(request: Request, principal: CurrentPrincipal, cluster: Clu
 
 
 # The literal routes come before /hadoop/logs/{node_name}/{log_type}/, which would match them too.
+# NOTE: so a node named "all" or "files" cannot be read through that route.
 @router.get("/hadoop/logs/all/{log_type}/", response_model=AllLogsResponse, responses=ERRORS)
 async def all_logs(
     request: Request,
