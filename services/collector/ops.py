@@ -46,6 +46,7 @@ from services.collector.policy import (
     CommandLineError,
     CommandSpec,
     ExecuteRequest,
+    HdfsDaemon,
     LineCount,
     LogQuery,
     LogType,
@@ -66,6 +67,7 @@ logger = logging.getLogger(__name__)
 # A rotated copy (".log.1") or a compressed one is older than the live file of its type.
 _ROTATED_RE = re.compile(r"\.\d+$|\.gz$")
 _SAFE_FILE_NAME_RE = re.compile(r"^[A-Za-z0-9._,+=@:-]+$")
+HDFS_DAEMONS = frozenset(daemon.value for daemon in HdfsDaemon)
 CLUSTER_START_ORDER = ("namenode", "secondarynamenode", "journalnode", "datanode", "resourcemanager", "nodemanager")
 
 
@@ -579,11 +581,7 @@ def _control_plan(
     for daemon in CLUSTER_START_ORDER:
         for node in nodes:
             if daemon in node.roles:
-                command = (
-                    "hdfs_daemon"
-                    if daemon in ("namenode", "secondarynamenode", "journalnode", "datanode")
-                    else "yarn_daemon"
-                )
+                command = "hdfs_daemon" if daemon in HDFS_DAEMONS else "yarn_daemon"
                 steps.append((node, COMMANDS[command], {"action": action, "daemon": daemon}))
     if steps:
         return steps if action == "start" else list(reversed(steps))
