@@ -152,7 +152,7 @@ class InventoryHandlers:
 
     async def resolve_node(self, request: RpcRequest):
         body = parse(ResolveRequest, request.body, request.lang)
-        node, cluster = await queries.find_node(self.ctx, request.principal, body.name, body.cluster)
+        node, cluster = await queries.find_node(self.ctx, request.principal, body.name.lower(), body.cluster)
         return views.node_ref(node, cluster)
 
     async def list_nodes_for_principal(self, request: RpcRequest) -> dict:

@@ -58,7 +58,8 @@ async def resolve_event_nodes(session: AsyncSession, *, keys: set[tuple[str, str
 
     A live cluster wins over a deleted one with the same name. Keys that match nothing are absent.
     """
-    names = {node for _, node in keys}
+    # Node names are stored in lower case; events may spell them otherwise.
+    names = {node.lower() for _, node in keys}
     node_uuids = {_as_uuid(node) for node in names} - {None}
     statement = (
         select(Node.uuid, Node.name, Cluster.uuid, Cluster.name, Cluster.deleted_at)
@@ -72,7 +73,7 @@ async def resolve_event_nodes(session: AsyncSession, *, keys: set[tuple[str, str
         matches = [
             EventNode(node_uuid, cluster_uuid, deleted_at is not None)
             for node_uuid, node_name, cluster_uuid, cluster_name, deleted_at in rows
-            if node_key in (node_name, str(node_uuid)) and cluster_key in (cluster_name, str(cluster_uuid))
+            if node_key.lower() in (node_name, str(node_uuid)) and cluster_key in (cluster_name, str(cluster_uuid))
         ]
         if matches:
             found[(cluster_key, node_key)] = min(matches, key=lambda match: match.cluster_deleted)
