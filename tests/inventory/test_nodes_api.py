@@ -1,7 +1,7 @@
 """Nodes: listing, details, adding, and the internal lookups other services use.
 
-Discovery through a master node needs SSH, so it is tested in ``test_demo_cluster``; the
-checks of the hosts a master reports are tested here as a function.
+Discovery through a master node needs SSH, so ``test_demo_cluster`` tests it. The check of
+each host that a master reports is tested here as a function.
 """
 
 import secrets
