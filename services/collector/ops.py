@@ -98,7 +98,7 @@ class TailRequest(BaseModel):
     lines: LineCount = 200
     pattern: SafePattern | None = None
     timeout: int = Field(default=20, ge=1, le=120)
-    actor: Actor = "user"
+    actor: Actor | None = Field(default=None, description="Unset means ai for the system principal, else user.")
 
 
 @dataclass(frozen=True)
@@ -286,7 +286,8 @@ class OpsHandlers:
         if (body.path is None) == (body.log_type is None):
             raise invalid_field("path", "path_or_log_type", request.lang)
         node = await self._node_by_uuid(request, body.node_uuid)
-        context = RunContext(principal, body.actor, "logs.tail", None, request.lang)
+        actor = body.actor or ("ai" if is_system_ai(principal) else "user")
+        context = RunContext(principal, actor, "logs.tail", None, request.lang)
 
         if body.path is not None:
             spec = COMMANDS["tail"]
