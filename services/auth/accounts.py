@@ -1,8 +1,8 @@
 """Account management by admins, the first admin at start, and the checks behind both.
 
-The gateway only lets admins reach these flows; each flow checks the caller against the
-database again, so a request that slips past the gateway (or a stale gateway copy of a
-demoted admin's state) still cannot change accounts.
+The gateway lets only admins reach these flows. Each flow checks the caller against the
+database again, so that neither a request that bypasses the gateway nor a gateway's stale
+copy of a demoted admin can change accounts.
 """
 
 import logging
@@ -24,7 +24,7 @@ from services.auth.schemas import (
     UserUpdateRequest,
 )
 from services.auth.security import Passwords, new_one_time_password
-from services.auth.sessions import create_user_or_raise, raise_if_taken
+from services.auth.sessions import create_user_or_raise, raise_if_in_use
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ async def create_account(
     Without ``password`` a random one is generated, returned once, and must be changed at
     the first login.
     """
-    await raise_if_taken(session, username=body.username, email=body.email, lang=lang)
+    await raise_if_in_use(session, username=body.username, email=body.email, lang=lang)
     one_time_password = None if body.password else new_one_time_password()
     password_hash = await passwords.hash(body.password or one_time_password)
     user = await create_user_or_raise(
@@ -136,7 +136,7 @@ async def delete_user(ctx: AuthContext, principal: Principal | None, username: s
 
 
 def _removes_admin(user: User, *, role: str | None, status: str | None) -> bool:
-    """Whether the change leaves ``user`` no longer an enabled admin (None role: deletion)."""
+    """Return True when the change leaves ``user`` no longer an enabled admin; a None role means deletion."""
     if user.role != "admin" or not user.is_active:
         return False
     return role != "admin" or status != "enabled"
@@ -167,7 +167,10 @@ async def bootstrap_admin(ctx: AuthContext, spec: str, email: str = "") -> None:
     except ValidationError as error:
         # pydantic's own text would include the input values, the password among them.
         failures = ", ".join(f"{item['loc'][0]}: {item['type']}" for item in error.errors())
-        raise ValueError(f"HFD_BOOTSTRAP_ADMIN is invalid ({failures})") from None
+        raise ValueError(
+            f"HFD_BOOTSTRAP_ADMIN is invalid ({failures}): the username needs 3-50 letters, digits or _ "
+            "starting with a letter, the password 8-128 characters with upper- and lower-case letters and a digit"
+        ) from None
 
     async with ctx.db.session() as session:
         await service.lock_admin_changes(session)

@@ -1,4 +1,4 @@
-"""What the auth flows share: the database, settings, password hasher, token state and signing key."""
+"""The shared state of the auth flows: database, settings, password hasher, token state and signing key."""
 
 from dataclasses import dataclass
 

@@ -62,7 +62,7 @@ class User(Base):
 class RefreshToken(Base):
     """One issued refresh token, stored as its SHA-256 hash.
 
-    Tokens rotated from one login share a ``family_id``; presenting a token that was already
+    Tokens rotated from one login share a ``family_id``. Presenting a token that was already
     used revokes the whole family, because only a stolen copy would be replayed.
     """
 

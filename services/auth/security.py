@@ -22,7 +22,7 @@ ONE_TIME_PASSWORD_LENGTH = 16
 
 
 class Passwords:
-    """Argon2id hashing, run in a worker thread so that a hash never blocks the event loop."""
+    """Argon2id hashing; ``hash`` and ``verify`` run in a worker thread, so the event loop keeps serving."""
 
     def __init__(self, settings: AuthSettings) -> None:
         self._hasher = PasswordHasher(
@@ -34,9 +34,6 @@ class Passwords:
         # Verifying against this hash when the user does not exist takes as long as a real
         # check, so response time does not reveal which usernames exist.
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
-
-    def hash_sync(self, password: str) -> str:
-        return self._hasher.hash(password)
 
     async def hash(self, password: str) -> str:
         return await asyncio.to_thread(self._hasher.hash, password)

@@ -50,18 +50,18 @@ async def get_by_name_or_raise(session: AsyncSession, *, username: str, for_upda
     return user
 
 
-async def find_taken(session: AsyncSession, *, username: str, email: str) -> set[str]:
+async def find_in_use(session: AsyncSession, *, username: str, email: str) -> set[str]:
     """Return which of ``username`` and ``email`` another account already uses."""
     statement = select(User.username, User.email).where(
         (func.lower(User.username) == username.lower()) | (func.lower(User.email) == email.lower())
     )
-    taken: set[str] = set()
+    in_use: set[str] = set()
     for existing_username, existing_email in (await session.execute(statement)).all():
         if existing_username.lower() == username.lower():
-            taken.add("username")
+            in_use.add("username")
         if existing_email.lower() == email.lower():
-            taken.add("email")
-    return taken
+            in_use.add("email")
+    return in_use
 
 
 async def create(

@@ -101,7 +101,7 @@ async def register(ctx: AuthContext, body: RegisterRequest, lang: str) -> LoginR
     """Create an observer account from a self-registration and log it in."""
     password_hash = await ctx.passwords.hash(body.password)
     async with ctx.db.session() as session:
-        await raise_if_taken(session, username=body.username, email=body.email, lang=lang)
+        await raise_if_in_use(session, username=body.username, email=body.email, lang=lang)
         user = await create_user_or_raise(
             session,
             lang=lang,
@@ -119,28 +119,28 @@ async def register(ctx: AuthContext, body: RegisterRequest, lang: str) -> LoginR
     return login_response(user, tokens)
 
 
-async def raise_if_taken(session: AsyncSession, *, username: str, email: str, lang: str) -> None:
+async def raise_if_in_use(session: AsyncSession, *, username: str, email: str, lang: str) -> None:
     """Raise 409 with a field error for each of ``username`` and ``email`` that is already in use."""
-    taken = await service.find_taken(session, username=username, email=email)
-    if taken:
-        raise ValidationFailed(_taken_errors(taken, lang), status_code=409)
+    in_use = await service.find_in_use(session, username=username, email=email)
+    if in_use:
+        raise ValidationFailed(_in_use_errors(in_use, lang), status_code=409)
 
 
 async def create_user_or_raise(session: AsyncSession, *, lang: str, **fields) -> User:
-    """Insert a user; a duplicate that raced past ``raise_if_taken`` becomes the same 409."""
+    """Insert a user; a duplicate that raced past ``raise_if_in_use`` becomes the same 409."""
     try:
         async with session.begin_nested():
             return await service.create(session, **fields)
     except IntegrityError:
-        taken = await service.find_taken(session, username=fields["username"], email=fields["email"])
-        raise ValidationFailed(_taken_errors(taken or {"username"}, lang), status_code=409) from None
+        in_use = await service.find_in_use(session, username=fields["username"], email=fields["email"])
+        raise ValidationFailed(_in_use_errors(in_use or {"username"}, lang), status_code=409) from None
 
 
-def _taken_errors(taken: set[str], lang: str) -> list:
+def _in_use_errors(in_use: set[str], lang: str) -> list:
     errors = []
-    if "username" in taken:
+    if "username" in in_use:
         errors.append(field_error("username", "username_taken", lang))
-    if "email" in taken:
+    if "email" in in_use:
         errors.append(field_error("email", "email_taken", lang))
     return errors
 
@@ -166,7 +166,7 @@ async def refresh(ctx: AuthContext, body: RefreshRequest) -> RefreshResponse:
     """Rotate a refresh token: mark it used and return a new pair in the same family.
 
     A token presented after it was used or revoked ends its whole family, because only a
-    stolen copy would be replayed; the rightful holder then logs in again.
+    stolen copy would be replayed. The rightful holder then logs in again.
     """
     async with ctx.db.session() as session:
         rotated = await _rotate(ctx, session, body.refresh_token)

@@ -102,7 +102,7 @@ def create_app() -> FastAPI:
         app.include_router(router)
     app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
 
-    # Added last, so it runs first: the audit middleware sees the request id and the final status.
+    # Added last, so it runs first: the audit middleware then gets the request id and the final status.
     app.add_middleware(AuditMiddleware)
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

@@ -50,7 +50,7 @@ class GatewayError(ServiceError):
 
 
 def service_unavailable(service: str) -> GatewayError:
-    """Return the 503 error for a service that did not answer in time."""
+    """Return the 503 error for a service that did not reply in time."""
     return GatewayError("service_unavailable", status_code=503, values={"service": service})
 
 

@@ -3,9 +3,9 @@
 Adding a domain takes one module in ``routes/`` and one line in ``routes/__init__.py``.
 The module's router carries the ``/api/v1`` prefix itself (``API_PREFIX`` of
 ``services.gateway.config``), so that metrics and audit records name the full route
-template. Each route declares its path and method, the roles it admits (a dependency of
-``services.gateway.deps``), and the request model that validates its body and documents it
-in the OpenAPI schema; then it forwards to ``hfd.<service>.<operation>``::
+template. Each route declares its path and method and the roles it admits, as a dependency of
+``services.gateway.deps``. Its request model validates the body and documents it in the
+OpenAPI schema. Then the route forwards to ``hfd.<service>.<operation>``::
 
     router = APIRouter(prefix=API_PREFIX, tags=["inventory"])
 
@@ -18,7 +18,8 @@ in the OpenAPI schema; then it forwards to ``hfd.<service>.<operation>``::
 passes (its validated query values, for example), the body, the language, the request id and
 the client address. The service's reply becomes the HTTP response with the same
 status and body, and a string ``detail`` gets a localised ``message``. A service that does
-not answer within ``HFD_GATEWAY_RPC_TIMEOUT_SECONDS`` gives 503 ``service_unavailable``.
+not reply within ``HFD_GATEWAY_RPC_TIMEOUT_SECONDS`` (or the ``timeout`` a route passes, for
+slow operations) gives 503 ``service_unavailable``.
 Routes that must act on the reply (to update rate limits, for example) call ``call`` and
 ``to_response`` separately.
 """
@@ -43,6 +44,7 @@ async def call(
     principal: Principal | None = None,
     body: BaseModel | dict | None = None,
     params: dict[str, Any] | None = None,
+    timeout: float | None = None,
 ) -> RpcReply:
     """Send the envelope for this request to ``hfd.<service>.<operation>`` and return the reply."""
     envelope = RpcRequest(
@@ -54,7 +56,7 @@ async def call(
         client_address=client_address(request),
     )
     try:
-        return await request.app.state.rpc.call(service, operation, envelope)
+        return await request.app.state.rpc.call(service, operation, envelope, timeout=timeout)
     except Unavailable:
         raise service_unavailable(service) from None
 
@@ -74,7 +76,8 @@ async def forward(
     principal: Principal | None = None,
     body: BaseModel | dict | None = None,
     params: dict[str, Any] | None = None,
+    timeout: float | None = None,
 ) -> Response:
     """Call ``hfd.<service>.<operation>`` with this request and return its reply as the response."""
-    reply = await call(request, service, operation, principal=principal, body=body, params=params)
+    reply = await call(request, service, operation, principal=principal, body=body, params=params, timeout=timeout)
     return to_response(request, reply)

@@ -107,7 +107,7 @@ class TokenState:
         return await self.refresh_user(username)
 
     async def refresh_user(self, username: str) -> UserState | None:
-        """Read one user's state from the bucket now, so this replica sees a change it just forwarded."""
+        """Read one user's state from the bucket now, so that this replica applies a change it just forwarded."""
         if self._users_kv is None:
             raise service_unavailable("auth")
         try:

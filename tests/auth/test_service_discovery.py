@@ -1,4 +1,4 @@
-"""The auth service answers the NATS Services API and its own health endpoint."""
+"""The auth service replies on the NATS Services API and on its own health endpoint."""
 
 import asyncio
 import json

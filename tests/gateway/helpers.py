@@ -15,9 +15,9 @@ ADMIN_USERNAME = "root"
 ADMIN_PASSWORD = "Bootstrap9Admin"
 STRONG_PASSWORD = "Correct7Horse"
 
-# The stack for API tests: the first admin, cheaper argon2id parameters (the code path is the
-# same; this only saves CPU on a shared machine), and login limits high enough that many
-# tests logging in from 127.0.0.1 never reach them. Rate limits are tested on a second gateway.
+# The stack for API tests sets the first admin and cheaper argon2id parameters, which take the
+# same code path with less CPU. Its login limits are high, so that the many logins from
+# 127.0.0.1 never reach them; test_rate_limit checks the defaults on a second gateway.
 STACK_ENV = {
     "HFD_BOOTSTRAP_ADMIN": f"{ADMIN_USERNAME}:{ADMIN_PASSWORD}",
     "HFD_AUTH_ARGON2_MEMORY_KIB": "8192",

@@ -1,4 +1,4 @@
-"""A gateway whose NATS server goes away keeps answering HTTP; lost audit events are counted.
+"""A gateway whose NATS server goes away still serves HTTP; lost audit events are counted.
 
 The gateway here has a private ``nats-server`` that the test stops, so the shared server and
 the other tests are untouched.

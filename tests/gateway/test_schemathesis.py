@@ -1,9 +1,8 @@
 """Property-based run of schemathesis against the gateway's own OpenAPI schema, with an admin token.
 
 Checks: no response is a 5xx, and every error body has the contract's shape. The run covers
-the auth service's routes (other domains need their own services running) except
-``/logout``, which would revoke the run's token; hostile logout requests are covered in
-``test_auth_routes``. The hooks in ``schemathesis_checks`` keep the run from demoting,
+the auth service's routes, because other domains need their own services running. It leaves
+out ``/logout``, which would revoke the run's token; ``test_auth_routes`` covers logout. The hooks in ``schemathesis_checks`` keep the run from demoting,
 deleting or locking out its own admin account.
 """
 

@@ -186,7 +186,7 @@ def test_demoted_admin_loses_admin_rights_at_once(api):
     assert forbidden.json()["detail"] == "not_admin"
 
 
-def test_promoted_operator_token_ends_and_new_login_is_admin(api):
+def test_promoted_operator_logs_in_again(api):
     operator = api.create_account("operator")
 
     promoted = api.request("PATCH", f"/users/{operator.username}", json={"role": "admin"}, headers=api.admin().headers)

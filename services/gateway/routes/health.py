@@ -1,9 +1,9 @@
 """``GET /health``: the gateway and every backend service, checked over NATS; no token needed.
 
-Each service is asked on ``hfd.<service>.health`` (which also checks its database); a service
-without that endpoint is pinged on ``$SRV.PING``. The answer is always 200 so that it can be
-read while some services are down: ``status`` is ``ok`` only when every service answered
-healthy, and ``services`` names each one's state.
+Each service gets a request on ``hfd.<service>.health``, which also checks its database. A
+service without that endpoint is pinged on ``$SRV.PING``. The response is always 200, so that
+it can be read while some services are down. ``status`` is ``ok`` only when every service
+replied healthy, and ``services`` gives each one's state.
 """
 
 import asyncio
@@ -92,7 +92,11 @@ class HealthChecker:
 
 
 def summarise(services: dict[str, ServiceHealth]) -> HealthResponse:
-    """Combine per-service states; ``database`` is ``connected`` only if every reporting service says so."""
+    """Combine per-service states into the report.
+
+    ``database`` is ``connected`` when every service that reported a database reported it
+    connected, the first failure otherwise, and a ``disconnected`` note when none reported.
+    """
     status = "ok" if all(item.status == "ok" for item in services.values()) else "degraded"
     reported = {name: item.database for name, item in services.items() if item.database is not None}
     failing = [f"{value} ({name})" for name, value in reported.items() if value != "connected"]
