@@ -2,8 +2,9 @@
 
 Checks: no response is a 5xx, and every error body has the contract's shape. The run covers
 the auth service's routes, because other domains need their own services running. It leaves
-out ``/logout``, which would revoke the run's token; ``test_auth_routes`` covers logout. The hooks in ``schemathesis_checks`` keep the run from demoting,
-deleting or locking out its own admin account.
+out ``/logout``, which would revoke the run's token; ``test_auth_routes`` covers logout. The
+hooks in ``schemathesis_checks`` keep the run from demoting, deleting or locking out its own
+admin account.
 """
 
 import os
