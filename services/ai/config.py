@@ -21,7 +21,7 @@ class AiSettings(BaseSettings):
         default="",
         validation_alias=AliasChoices("HFD_AI_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY"),
         repr=False,
-        description="API key; when empty, diagnoses use the offline diagnoser and chat answers 503.",
+        description="API key; when empty, diagnoses use the offline diagnoser and chat returns 503.",
     )
     anthropic_base_url: str | None = Field(
         default=None,

@@ -3,7 +3,7 @@
 The budget is per cluster: at most ``max_diagnoses_per_cluster_per_hour`` model diagnoses in
 a rolling hour and ``max_tokens_per_cluster_per_day`` model tokens in a rolling day, both
 counted from the stored diagnoses. Over either, and whenever the model is not configured or
-its API fails, the offline diagnoser answers and the diagnosis says why.
+its API fails, the offline diagnoser produces the diagnosis, which states the reason.
 """
 
 import logging
@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 
 def fallback_reason(reason: str, settings: AiSettings) -> Localized:
-    """Explain, in both languages, why the offline diagnoser answered."""
+    """Return, in both languages, why the offline diagnoser produced the diagnosis."""
     if reason == "not_configured":
         return Localized(
             zh="未配置模型 API 密钥，由离线诊断给出结果。",
@@ -89,7 +89,7 @@ class DiagnosisRunner:
     async def diagnose(
         self, context: DiagnosisContext, upstream: Upstream, *, lang: Language, max_steps: int, unattended: bool = False
     ) -> Diagnosis:
-        """Diagnose ``context``; never raises for model failures."""
+        """Diagnose ``context``; a model or API failure gives an offline diagnosis instead of an exception."""
         if unattended and not self.settings.model_for_events:
             refusal: str | None = "events_offline"
         else:

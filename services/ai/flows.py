@@ -48,7 +48,11 @@ def diagnosis_record(
 ) -> DiagnosisRecord:
     """Build the row that stores ``diagnosis``."""
     incident = context.incident
-    node = incident.node if incident else (context.node.name if context.node else "")
+    node = ""
+    if incident is not None:
+        node = incident.node
+    elif context.node is not None:
+        node = context.node.name
     return DiagnosisRecord(
         id=new_id(),
         incident_id=incident.incident_id if incident else None,

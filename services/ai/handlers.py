@@ -10,15 +10,13 @@ ownership again with the principal of the envelope.
 import logging
 from dataclasses import dataclass
 
-from pydantic import ValidationError
-
 from libs.common.errors import Conflict, Forbidden, NotFound, ServiceError
 from libs.common.rpc import Principal, RpcRequest
 from services.ai import service
 from services.ai.chat import ChatFlows
 from services.ai.flows import FaultFlows
 from services.ai.models import DiagnosisRecord, RepairRecord
-from services.ai.repairs.actions import ACTION_CLASSES
+from services.ai.repairs.actions import ACTION_CLASSES, action_title
 from services.ai.repairs.policy import may_run
 from services.ai.requests import RequestFlows
 from services.ai.schemas import (
@@ -39,13 +37,6 @@ def _principal(request: RpcRequest) -> Principal:
     if request.principal is None:
         raise Forbidden()
     return request.principal
-
-
-def action_title(action: str, params: dict, lang: str) -> str:
-    try:
-        return ACTION_CLASSES[action].model_validate(params).description().get(lang)
-    except (KeyError, ValidationError):
-        return action
 
 
 def repair_view(row: RepairRecord, lang: str) -> dict:
@@ -120,7 +111,7 @@ class AiHandlers:
         return await self.requests.diagnose_repair(request, body)
 
     async def chat(self, request: RpcRequest) -> dict:
-        """Answer a chat message about the caller's clusters."""
+        """Reply to a chat message about the caller's clusters."""
         principal = _principal(request)
         body: ChatRequest = request.parse_body(ChatRequest)
         upstream = self.flows.upstream(request.request_id, request.lang)

@@ -1,4 +1,4 @@
-"""Diagnoses a person asks for (``POST /ai/diagnose-repair``) and the repairs they may run."""
+"""Diagnoses that a person requests (``POST /ai/diagnose-repair``) and the repairs they may run."""
 
 import logging
 
@@ -9,17 +9,10 @@ from services.ai.context import ContextBuilder, node_from_reply
 from services.ai.diagnosis.base import Diagnosis, DiagnosisContext, IncidentInfo, NodeRef
 from services.ai.flows import FaultFlows, diagnosis_record, repair_records
 from services.ai.models import DiagnosisRecord, RepairRecord
-from services.ai.repairs.actions import ACTION_CLASSES
+from services.ai.repairs.actions import ACTION_CLASSES, action_title
 from services.ai.repairs.policy import RepairPolicy, decide_requested, normalise_policy
 from services.ai.schemas import DiagnoseRepairRequest, DiagnoseRepairResponse, ProposedActionOut, RepairOut, StepOut
 from services.ai.upstream import Upstream
-
-
-def action_title(action: str, params: dict, lang: str) -> str:
-    from services.ai.handlers import action_title as title
-
-    return title(action, params, lang)
-
 
 logger = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """Fixtures of the AI tests: the whole stack, a demo cluster, and a fake Messages API.
 
-The stack runs every service as a real process; the AI service's model is the fake
-Anthropic server on 127.0.0.1 (``tests/fakes/anthropic_server.py``), reached by the real
-``anthropic`` SDK through its base URL. Nothing leaves the machine: the base URL is set to
+The stack runs every service as a real process. The AI service's model is the fake
+Anthropic server on 127.0.0.1 (``tests/fakes/anthropic_server.py``), which the real
+``anthropic`` SDK reaches through its base URL. Nothing leaves the machine: the base URL is set to
 the fake even for stacks without a key.
 """
 

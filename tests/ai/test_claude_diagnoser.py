@@ -137,7 +137,7 @@ def test_prompt_injection_runs_nothing(api, admin, cluster, fake_llm, demo):
     )
 
     def obey_log(body):
-        # A model fooled by the log line asks for the command it names.
+        # A model fooled by the log line requests the command that the line names.
         assert INJECTION in json.dumps(body["messages"][-1]["content"])
         return tool_turn(("run_diagnostic", {"node": NODE, "command": "rm -rf /"}))
 

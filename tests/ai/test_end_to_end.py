@@ -6,9 +6,9 @@ The stack diagnoses FAULTS events offline (``HFD_AI_MODEL_FOR_EVENTS=false``) an
 ``namenode_safe_mode:leave_safe_mode`` safe (``HFD_AI_EXTRA_SAFE_ACTIONS``), because the
 fault catalog marks no state-changing action safe.
 
-Safe mode shows on several nodes (the NameNode's log and the clients' SafeModeException), so
-one injected fault opens an incident per node; the AI service repairs one cluster at a time,
-and the first repair that clears the fault is the one this test follows.
+Safe mode shows on several nodes: in the NameNode's log, and as SafeModeException in the
+clients' logs. One injected fault therefore opens an incident per node. The AI service
+repairs one cluster at a time, and this test follows the first repair that clears the fault.
 """
 
 import asyncio

@@ -1,4 +1,4 @@
-"""The Claude diagnoser: the model investigates with read-only tools and answers in JSON."""
+"""The Claude diagnoser: the model investigates with read-only tools and returns its conclusion as JSON."""
 
 import json
 import logging

@@ -18,7 +18,7 @@ _IGNORED_PATH_PREFIXES = ("/proc/", "/dev/null")
 # Stack frames print "DataNode.java:1173", which looks like host:port.
 _SOURCE_SUFFIXES = (".java", ".scala", ".kt", ".groovy")
 
-# Which facts a kind's explanation uses; kinds not listed show every fact that was found.
+# Facts that each kind's explanation uses; kinds not listed show every fact that was found.
 KIND_FACTS: dict[str, tuple[str, ...]] = {
     "port_in_use": ("address", "port"),
     "host_resolution_failure": ("host", "address"),

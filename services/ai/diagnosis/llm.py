@@ -145,6 +145,8 @@ class ToolLoop:
             raise LlmUnavailable("connection_error", result.steps, result.tokens) from error
         except anthropic.APIStatusError as error:
             raise LlmUnavailable(f"api_error_{error.status_code}", result.steps, result.tokens) from error
+        except anthropic.APIError as error:  # e.g. a response that does not match the API's schema
+            raise LlmUnavailable("api_error", result.steps, result.tokens) from error
 
         result.requests += 1
         result.tokens += response.usage.input_tokens + response.usage.output_tokens

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from services.ai.diagnosis.base import Localized
 from services.ai.playbook import DIAGNOSTIC_LABELS
@@ -229,3 +229,11 @@ ACTION_CLASSES: dict[str, type[RepairAction]] = {
 def build_action(action: str, params: dict[str, Any]) -> RepairAction:
     """Validate ``params`` against the action's class; raise KeyError or ValidationError."""
     return ACTION_CLASSES[action].model_validate(params)
+
+
+def action_title(action: str, params: dict[str, Any], lang: str) -> str:
+    """Describe a stored action in ``lang``; an action that no longer validates shows its name."""
+    try:
+        return build_action(action, params).description().get(lang)
+    except (KeyError, ValidationError):
+        return action

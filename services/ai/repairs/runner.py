@@ -1,11 +1,15 @@
 """The one guarded path every repair takes: checks, commands, post-check, resolution.
 
-Steps: mark the repair running (only from ``pending``, so two approvals cannot both run
-it); check the action's own limits (temp roots); run its read-only precondition commands
-and judge them; run its commands through the collector's ``commands.run`` with
-``actor: "ai"``; run its verification commands; wait the check window and ask the faults
-service whether the incident had new occurrences; resolve the incident when it is quiet;
-store the outcome and publish the diagnosis again with the repair status.
+Steps:
+
+1. Mark the repair running, only from ``pending``, so two approvals cannot both run it.
+2. Check the action's own limits (the temp roots of ``clean_temp_dir``).
+3. Run its read-only precondition commands and judge their output.
+4. Run its commands through the collector's ``commands.run`` with ``actor: "ai"``.
+5. Run its verification commands, wait the check window, and ask the faults service
+   whether the incident had new occurrences.
+6. Resolve the incident when it stayed quiet, store the outcome, and publish the
+   diagnosis again with the repair status.
 """
 
 import asyncio
@@ -39,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class RepairOutcome:
-    """What a repair run achieved, for the record and the API."""
+    """Outcome of a repair run, for the record and the API."""
 
     success: bool
     details: str
@@ -47,7 +51,7 @@ class RepairOutcome:
 
 
 class RepairFailed(Exception):
-    """A step of the repair failed; the message says which and why."""
+    """A step of the repair failed; the message names the step and the reason."""
 
 
 class PreconditionNotMet(RepairFailed):
