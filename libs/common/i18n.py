@@ -287,6 +287,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "命令执行记录的时间由系统记录,不能修改",
         "en": "The times of a recorded command run are measured and cannot be changed",
     },
+    # AI service: chat and repairs.
+    "llm_unavailable": {
+        "zh": "未配置模型或模型服务暂不可用,请稍后重试",
+        "en": "No model is configured or the model API is unavailable; try again later",
+    },
+    "repair_not_pending": {
+        "zh": "该修复已批准、拒绝或执行过,不能再次处理",
+        "en": "This repair was already approved, rejected or run",
+    },
 }
 
 
