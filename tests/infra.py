@@ -8,6 +8,7 @@ never see each other's data.
 
 import asyncio
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -16,6 +17,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -82,6 +84,7 @@ def start_infra() -> Infra:
             admin_url = server.start().rsplit("/", 1)[0] + "/postgres"
             embedded.append(server)
 
+    asyncio.run(sweep_stale_sessions(nats_url, admin_url))
     suffix = secrets.token_hex(4)
     database_name = f"hfd_test_{suffix}"
     asyncio.run(_execute(admin_url, f'CREATE DATABASE "{database_name}"'))
@@ -143,6 +146,43 @@ async def create_test_streams(url: str, prefix: str) -> None:
             await js.add_stream(config)
     finally:
         await nc.close()
+
+
+STALE_SESSION_HOURS = 6
+TEST_PREFIX = re.compile(r"^(?:KV_)?(t[0-9a-f]{8})_")
+
+
+async def sweep_stale_sessions(nats_url: str, admin_url: str) -> None:
+    """Delete streams and databases that killed test sessions left behind.
+
+    A session's streams are stale when its database is gone, or when they are older than
+    ``STALE_SESSION_HOURS`` (no test session runs that long); its database then goes too.
+    """
+    import asyncpg
+    import nats
+
+    connection = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
+    nc = await nats.connect(nats_url)
+    try:
+        rows = await connection.fetch("SELECT datname FROM pg_database WHERE datname LIKE 'hfd_test_%'")
+        databases = {row["datname"] for row in rows}
+        js = nc.jetstream()
+        cutoff = datetime.now(UTC) - timedelta(hours=STALE_SESSION_HOURS)
+        stale_prefixes = set()
+        for info in await js.streams_info():
+            match = TEST_PREFIX.match(info.config.name)
+            if not match:
+                continue
+            prefix = match.group(1)
+            created = info.created if isinstance(info.created, datetime) else None
+            if f"hfd_test_{prefix[1:]}" not in databases or (created is not None and created < cutoff):
+                stale_prefixes.add(prefix)
+                await js.delete_stream(info.config.name)
+        for prefix in stale_prefixes:
+            await connection.execute(f'DROP DATABASE IF EXISTS "hfd_test_{prefix[1:]}" WITH (FORCE)')
+    finally:
+        await nc.close()
+        await connection.close()
 
 
 async def _execute(url: str, statement: str) -> None:

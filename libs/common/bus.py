@@ -14,13 +14,15 @@ from libs.common.names import Names
 
 logger = logging.getLogger(__name__)
 
-# Stream limits: generous defaults for one installation; operators change them with `nats stream edit`.
+# Stream ages. Byte caps are off by default because JetStream reserves a file stream's
+# max_bytes from the server's storage when the stream is created, so a generous cap fails on a
+# small disk; HFD_STREAM_MAX_BYTES sets one cap for every stream in production.
 STREAM_LIMITS: dict[str, dict[str, Any]] = {
-    "LOGS": {"max_age": 7 * 24 * 3600, "max_bytes": 20 * 1024**3},
-    "METRICS": {"max_age": 2 * 24 * 3600, "max_bytes": 2 * 1024**3},
-    "FAULTS": {"max_age": 90 * 24 * 3600, "max_bytes": 2 * 1024**3},
-    "DIAGNOSES": {"max_age": 90 * 24 * 3600, "max_bytes": 2 * 1024**3},
-    "AUDIT": {"max_age": 30 * 24 * 3600, "max_bytes": 1024**3},
+    "LOGS": {"max_age": 24 * 3600},
+    "METRICS": {"max_age": 2 * 24 * 3600},
+    "FAULTS": {"max_age": 90 * 24 * 3600},
+    "DIAGNOSES": {"max_age": 90 * 24 * 3600},
+    "AUDIT": {"max_age": 30 * 24 * 3600},
 }
 DUPLICATE_WINDOW_SECONDS = 2 * 3600
 
@@ -58,17 +60,22 @@ def _redact(url: str) -> str:
     return f"{scheme}://***@{rest.split('@', 1)[1]}"
 
 
-async def ensure_streams(js: JetStreamContext, names: Names, streams: list[str], replicas: int = 1) -> None:
+async def ensure_streams(
+    js: JetStreamContext, names: Names, streams: list[str], replicas: int | None = None
+) -> None:
     """Create the named streams when missing, with their subjects and limits."""
+    from libs.common.settings import get_common_settings
+
+    common = get_common_settings()
     for stream in streams:
         config = StreamConfig(
             name=names.stream(stream),
             subjects=names.stream_subjects(stream),
             storage=StorageType.FILE,
             max_age=STREAM_LIMITS[stream]["max_age"],
-            max_bytes=STREAM_LIMITS[stream]["max_bytes"],
+            max_bytes=common.stream_max_bytes,
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
-            num_replicas=replicas,
+            num_replicas=replicas or common.stream_replicas,
         )
         try:
             await js.stream_info(config.name)

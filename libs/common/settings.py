@@ -48,6 +48,10 @@ class CommonSettings(BaseSettings):
         le=65535,
         description="Port of /metrics: empty picks the service's default (9101-9105), 0 a free port, -1 none.",
     )
+    stream_max_bytes: int = Field(
+        default=-1, ge=-1, description="Byte cap of each JetStream stream; -1 leaves only the age limits."
+    )
+    stream_replicas: int = Field(default=1, ge=1, le=5, description="JetStream replicas of each stream.")
     var_dir: Path = Field(default=Path("var"), description="Folder for development secrets and local state.")
     instance: str = Field(
         default_factory=lambda: secrets.token_hex(4), description="Name of this process in logs and NATS client names."
