@@ -41,10 +41,13 @@ class FaultsSettings(BaseSettings):
     maintenance_seconds: float = Field(
         default=5.0, gt=0, description="Interval of the background work: auto-resolution, retention, gauges."
     )
-    state_save_seconds: float = Field(
-        default=30.0, gt=0, description="Interval at which changed template state is written to the database."
-    )
     consumer_batch: int = Field(default=100, ge=1, le=1000, description="Messages fetched per consumer batch.")
+    ack_wait_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        description="Seconds JetStream waits for an acknowledgement before it delivers a message again; "
+        "longer than a batch takes. Set when the durable consumer is created.",
+    )
     delete_batch: int = Field(default=5000, ge=100, le=100000, description="Rows deleted per retention statement.")
 
 

@@ -12,6 +12,7 @@ node (one consumer per partition of ``logs.<cluster>.<node>.>``) first.
 """
 
 import asyncio
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -21,10 +22,12 @@ from typing import Any
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 from pydantic import BaseModel, ValidationError
 
+from libs.common.bus import ensure_streams
 from libs.common.catalog import Catalog
-from libs.common.consumer import run_consumer
+from libs.common.consumer import BatchHandler, run_consumer
 from libs.common.db import Database
 from libs.common.events import LogBatch, MetricSample, NodeStatusEvent
 from libs.common.names import Names
@@ -41,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 STATUS_KIND = "node_unreachable"
 SUPPORTED_VERSIONS = (1,)
+STREAM_RETRY_SECONDS = 2.0
 
 
 @dataclass(slots=True)
@@ -66,10 +70,18 @@ class ConsumerDeps:
 
 
 def message_key(stream: str, msg: Msg) -> tuple[str, int]:
-    """Return the processed-message key and the stream sequence of ``msg``."""
+    """Return the processed-message key and the stream sequence of ``msg``.
+
+    The key hashes the subject with ``Nats-Msg-Id``, so equal ids from two nodes or clusters
+    stay apart, and a batch published again with its id (after the two-hour duplicate window)
+    is still recognised. Messages without an id are keyed by stream sequence.
+    """
     seq = msg.metadata.sequence.stream
     msg_id = (msg.headers or {}).get("Nats-Msg-Id")
-    return (f"{stream}:id:{msg_id}" if msg_id else f"{stream}:seq:{seq}"), seq
+    if not msg_id:
+        return f"{stream}:seq:{seq}", seq
+    digest = hashlib.sha256(f"{msg.subject}\n{msg_id}".encode()).hexdigest()
+    return f"{stream}:id:{digest}", seq
 
 
 def decode(stream: str, messages: list[Msg], parse: Callable[[Msg], BaseModel | None]) -> list[Delivery]:
@@ -98,6 +110,34 @@ def _skip_reason(data: bytes) -> str:
     return "invalid_event" if version in SUPPORTED_VERSIONS else "unknown_version"
 
 
+async def consume(
+    deps: "ConsumerDeps", stream: str, durable: str, handler: BatchHandler, stopping: asyncio.Event
+) -> None:
+    """Run the durable consumer, creating its stream again whenever JetStream reports it missing."""
+    names = deps.names
+    while not stopping.is_set():
+        try:
+            await run_consumer(
+                deps.js,
+                stream=names.stream(stream),
+                durable=names.durable(durable),
+                filter_subject=names.stream_subjects(stream)[0],
+                handler=handler,
+                stopping=stopping,
+                batch=deps.settings.consumer_batch,
+                ack_wait=deps.settings.ack_wait_seconds,
+            )
+            return
+        except NotFoundError as error:
+            logger.warning("stream missing; creating it again stream=%s durable=%s error=%s",
+                           stream, durable, error.description)
+        try:
+            await ensure_streams(deps.js, names, [stream])
+        except Exception as error:  # the server may still be unreachable; the loop retries
+            logger.warning("stream create failed stream=%s error=%s", stream, error)
+        await asyncio.sleep(STREAM_RETRY_SECONDS)
+
+
 class LogConsumer:
     """Runs ``LogBatch`` records through the engines into incidents and ``log_records``."""
 
@@ -107,16 +147,7 @@ class LogConsumer:
         self.deps = deps
 
     async def run(self, stopping: asyncio.Event) -> None:
-        names = self.deps.names
-        await run_consumer(
-            self.deps.js,
-            stream=names.stream(self.stream),
-            durable=names.durable("faults_logs"),
-            filter_subject=names.subject("logs.>"),
-            handler=self.handle,
-            stopping=stopping,
-            batch=self.deps.settings.consumer_batch,
-        )
+        await consume(self.deps, self.stream, "faults_logs", self.handle, stopping)
 
     async def handle(self, messages: list[Msg]) -> None:
         """Commit the effects of ``messages`` that were not processed before."""
@@ -170,16 +201,7 @@ class MetricConsumer:
         self.deps = deps
 
     async def run(self, stopping: asyncio.Event) -> None:
-        names = self.deps.names
-        await run_consumer(
-            self.deps.js,
-            stream=names.stream(self.stream),
-            durable=names.durable("faults_metrics"),
-            filter_subject=names.subject("metrics.>"),
-            handler=self.handle,
-            stopping=stopping,
-            batch=self.deps.settings.consumer_batch,
-        )
+        await consume(self.deps, self.stream, "faults_metrics", self.handle, stopping)
 
     async def handle(self, messages: list[Msg]) -> None:
         """Apply the samples and status reports of ``messages`` in order, in one transaction."""

@@ -240,7 +240,7 @@ def _merge(incident: Incident, group: OccurrenceGroup, ctx: IncidentContext) -> 
         else:
             recent.append(record)
     incident.evidence_first = first
-    incident.evidence_recent = recent[-settings.evidence_recent :]
+    incident.evidence_recent = recent[-group.recent_limit :]
 
     files = list(incident.source_files)
     for name in group.source_files:
