@@ -6,9 +6,9 @@ the outbox events and the engines' template state. ``run_consumer`` acknowledges
 messages only after that commit, so a redelivery after a crash finds its keys and changes
 nothing twice.
 
-NOTE: replicas sharing these durable consumers would each keep their own engine for a
-node and overwrite each other's saved templates; scaling out needs the stream split by
-node (one consumer per partition of ``logs.<cluster>.<node>.>``) first.
+NOTE: run one replica. Replicas sharing these durable consumers would each keep their own
+engine for a node and overwrite each other's saved templates. Scaling out first needs the
+stream split by node, for example one consumer per partition of ``logs.<cluster>.<node>.>``.
 """
 
 import asyncio
@@ -42,6 +42,8 @@ from services.faults.models import LogRecordRow
 
 logger = logging.getLogger(__name__)
 
+LOGS_DURABLE = "faults_logs"
+METRICS_DURABLE = "faults_metrics"
 STATUS_KIND = "node_unreachable"
 SUPPORTED_VERSIONS = (1,)
 STREAM_RETRY_SECONDS = 2.0
@@ -58,7 +60,7 @@ class Delivery:
 
 @dataclass
 class ConsumerDeps:
-    """What both consumers share."""
+    """Connections, settings and engines shared by both consumers."""
 
     db: Database
     js: JetStreamContext
@@ -147,7 +149,7 @@ class LogConsumer:
         self.deps = deps
 
     async def run(self, stopping: asyncio.Event) -> None:
-        await consume(self.deps, self.stream, "faults_logs", self.handle, stopping)
+        await consume(self.deps, self.stream, LOGS_DURABLE, self.handle, stopping)
 
     async def handle(self, messages: list[Msg]) -> None:
         """Commit the effects of ``messages`` that were not processed before."""
@@ -201,7 +203,7 @@ class MetricConsumer:
         self.deps = deps
 
     async def run(self, stopping: asyncio.Event) -> None:
-        await consume(self.deps, self.stream, "faults_metrics", self.handle, stopping)
+        await consume(self.deps, self.stream, METRICS_DURABLE, self.handle, stopping)
 
     async def handle(self, messages: list[Msg]) -> None:
         """Apply the samples and status reports of ``messages`` in order, in one transaction."""

@@ -2,9 +2,9 @@
 
 Records go through the same code path as ``hfd analyze``: ``iter_records`` from
 ``libs.common.logformat`` and then ``DetectionEngine.process``. Each (cluster, node) has its
-own engine, restored from the template state saved in the database, and the consumers save
-the state of every engine they used in the same transaction as the incidents, so the
-templates in the database always match the records whose effects are committed.
+own engine, restored from the template state saved in the database. The consumers save the
+state of every engine they used in the same transaction as the incidents, so the saved
+templates always match the records whose effects are committed.
 """
 
 import asyncio
@@ -105,7 +105,7 @@ class EngineRegistry:
 
 @dataclass
 class LogResult:
-    """What a set of log batches produced: occurrence groups, WARN+ rows and counts."""
+    """Occurrence groups, WARN+ rows and counts produced by a set of log batches."""
 
     groups: dict[str, OccurrenceGroup] = field(default_factory=dict)
     log_rows: list[dict] = field(default_factory=list)

@@ -3,8 +3,8 @@
 A change to an incident queues its event in the ``outbox`` table in the same transaction,
 so a committed change always has its event, even when the process dies right after the
 commit. The relay publishes queued events to JetStream after the commit, with
-``Nats-Msg-Id`` ``<incident id>:<change sequence>``, and deletes a row only after JetStream
-acknowledged it; a failed publish stays queued and is retried with backoff. A row that is
+``Nats-Msg-Id`` ``<incident id>:<change sequence>``. It deletes a row only after JetStream
+acknowledged it, so a failed publish stays queued and is retried with backoff. A row that is
 published but not yet deleted when the process dies is published again with the same id,
 and JetStream drops that copy inside its two-hour duplicate window.
 """

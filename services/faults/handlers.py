@@ -109,6 +109,7 @@ class FaultHandlers:
         body: FaultCreate = request.parse_body(FaultCreate)
         titles = self._kind_titles(body.type, body.title, request.lang)
         cluster = await self._owned_cluster(request, body.cluster, body.node)
+
         now = utcnow()
         incident = incidents.create_manual(
             cluster=cluster,
@@ -124,16 +125,18 @@ class FaultHandlers:
             incident_id=body.id,
             now=now,
         )
-        taken = ValidationFailed([field_error("id", "fault_id_taken", request.lang)], status_code=409)
+
+        id_taken = ValidationFailed([field_error("id", "fault_id_taken", request.lang)], status_code=409)
         try:
             async with self.db.session() as session:
                 if body.id and await service.get(session, incident_id=body.id) is not None:
-                    raise taken
+                    raise id_taken
                 session.add(incident)
                 event = "resolved" if body.status == "resolved" else "detected"
                 await events.queue_event(session, incident, event, self.names, now)
         except IntegrityError:
-            raise taken from None
+            raise id_taken from None
+
         self.relay.wake()
         logger.info("fault reported incident=%s cluster=%s node=%s kind=%s by=%s",
                     incident.id, cluster, body.node, body.type, principal.username)
@@ -222,7 +225,11 @@ class FaultHandlers:
         body: IncidentListQuery = request.parse_body(IncidentListQuery)
         scope = await scope_for(self.client, request)
         clusters = _query_clusters(scope, body.cluster)
-        statuses = list(OPEN_STATUSES) if body.state == "open" else ([body.state] if body.state else None)
+        statuses: list[str] | None = None
+        if body.state == "open":
+            statuses = list(OPEN_STATUSES)
+        elif body.state:
+            statuses = [body.state]
         async with self.db.session() as session:
             rows, total = await service.list_incidents(
                 session, clusters=clusters, node=body.node, statuses=statuses, kind=body.kind, limit=body.limit

@@ -1,8 +1,8 @@
 """The incident state machine: occurrences open and grow incidents, people and time move them on.
 
 States are ``active`` → ``acknowledged`` → ``resolved``. Open incidents (active or
-acknowledged) are unique per fingerprint (cluster, node, kind); a unique partial index
-enforces it and a transaction-scoped advisory lock per fingerprint serialises replicas.
+acknowledged) are unique per fingerprint (cluster, node, kind). A unique partial index
+enforces it, and a transaction-scoped advisory lock per fingerprint serialises replicas.
 
 Reopening: an occurrence that arrives within ``reopen_grace_minutes`` after an incident was
 resolved reopens that incident (its count goes on); a later one opens a new incident.
@@ -35,7 +35,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "acknowledged": frozenset({"active", "resolved"}),
     "resolved": frozenset({"active"}),
 }
-# Kinds that a state report resolves (the node answers again), not the quiet period.
+# Kinds that a status report resolves (the node is reachable again), never the quiet period.
 STATE_KINDS = frozenset({"node_unreachable"})
 SYSTEM_ACTOR = "system"
 
@@ -72,7 +72,7 @@ class Evidence:
 
 @dataclass(slots=True)
 class OccurrenceGroup:
-    """Occurrences of one fingerprint within one consumer batch, merged before the database sees them."""
+    """Occurrences of one fingerprint within one consumer batch, merged before they are written."""
 
     cluster: str
     node: str
@@ -120,7 +120,7 @@ class OccurrenceGroup:
 
 @dataclass(slots=True)
 class IncidentContext:
-    """What the state machine needs besides the session: settings, subject names and the clock."""
+    """Settings, subject names and the clock that the state machine uses beside the session."""
 
     settings: FaultsSettings
     names: Names
@@ -230,7 +230,7 @@ def _merge(incident: Incident, group: OccurrenceGroup, ctx: IncidentContext) -> 
     if group.template_id and not incident.template_id:
         incident.template_id = group.template_id
 
-    # Reassign the JSON lists (never mutate them in place) so SQLAlchemy sees the change.
+    # Reassign the JSON lists (never mutate them in place) so SQLAlchemy detects the change.
     first = list(incident.evidence_first)
     recent = list(incident.evidence_recent)
     for item in group.evidence():
@@ -349,7 +349,7 @@ async def resolve_quiet(session: AsyncSession, ctx: IncidentContext, *, limit: i
 
 
 async def resolve_fingerprint(session: AsyncSession, key: str, ctx: IncidentContext, *, reason: str) -> bool:
-    """Resolve the open incident of ``key``, if any (a node that answers again)."""
+    """Resolve the open incident of ``key``, if any (a node that is reachable again)."""
     await lock_fingerprint(session, key)
     incident = await open_incident(session, key)
     if incident is None:

@@ -17,13 +17,14 @@ from libs.common.timeutil import utcnow
 from services.faults import incidents, service
 from services.faults import metrics as fault_metrics
 from services.faults.config import FaultsSettings
+from services.faults.consumers import LOGS_DURABLE, METRICS_DURABLE
 from services.faults.events import OutboxRelay
 from services.faults.models import OutboxEvent
 
 logger = logging.getLogger(__name__)
 
 MAX_DELETE_ROUNDS = 20
-CONSUMERS = {"LOGS": "faults_logs", "METRICS": "faults_metrics"}
+CONSUMERS = {"LOGS": LOGS_DURABLE, "METRICS": METRICS_DURABLE}
 
 
 class Maintenance:

@@ -19,8 +19,8 @@ OPEN_STATUSES = ("active", "acknowledged")
 class Incident(Base):
     """A fault on one node: the occurrences of one kind, deduplicated by fingerprint while open.
 
-    ``first_seen`` and ``last_seen`` are log times (the record timestamps, or the receive
-    time when a record has none); ``last_received_at`` is when this service last counted an
+    ``first_seen`` and ``last_seen`` are log times: the record timestamps, or the receive
+    time when a record has none. ``last_received_at`` is when this service last counted an
     occurrence, and the quiet period is measured from it.
     """
 

@@ -47,8 +47,8 @@ class ClusterScope:
 async def scope_for(client: RpcClient, request: RpcRequest) -> ClusterScope:
     """Ask inventory which clusters ``request.principal`` owns.
 
-    Admins get an unrestricted scope even when inventory does not answer (only the names
-    are then missing); other callers get ``Unavailable`` in that case, never a wider view.
+    Admins get an unrestricted scope even when inventory is unavailable, only without cluster
+    names. Other callers get ``Unavailable`` in that case, never a wider view.
     """
     principal = request.principal
     unrestricted = principal is None or principal.is_admin
@@ -86,8 +86,8 @@ async def scope_for(client: RpcClient, request: RpcRequest) -> ClusterScope:
 async def resolve_cluster(client: RpcClient, request: RpcRequest, value: str) -> str | None:
     """Return the uuid of cluster ``value`` (uuid or name) from inventory's ``clusters.get``.
 
-    Returns None when inventory does not know it; raises ``Forbidden`` when the caller does
-    not own it and ``Unavailable`` when inventory does not answer.
+    Returns None when inventory has no such cluster. Raises ``Forbidden`` when the caller does
+    not own it and ``Unavailable`` when inventory is unavailable.
     """
     principal: Principal | None = request.principal
     reply = await client.call(

@@ -36,7 +36,7 @@ def hadoop_line(moment: datetime, level: str, message: str, logger: str = DATANO
 
 
 def spaced_time(index: int) -> datetime:
-    """Return a log time one minute and a second after the previous index, so no minute holds a burst."""
+    """Return a log time one minute and a second after the previous index, so no minute contains a burst."""
     return BASE_TIME + timedelta(seconds=61 * index)
 
 

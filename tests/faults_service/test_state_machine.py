@@ -74,7 +74,7 @@ async def test_state_machine_deduplicates_and_throttles(db, infra):
         incident = await incidents.record_occurrences(session, _group(cluster, 1), ctx)
     async with db.session() as session:
         await incidents.record_occurrences(session, _group(cluster, 3), ctx)
-    held = await _outbox_events(db, incident.id)
+    throttled = await _outbox_events(db, incident.id)
     async with db.session() as session:
         await incidents.record_occurrences(session, _group(cluster, 6), ctx)
     crossed = await _outbox_events(db, incident.id)
@@ -84,7 +84,7 @@ async def test_state_machine_deduplicates_and_throttles(db, infra):
         flushed = await incidents.flush_pending_updates(session, later)
         stored = await session.get(Incident, incident.id)
 
-    assert held == [f"{incident.id}:1"]
+    assert throttled == [f"{incident.id}:1"]
     assert crossed == [f"{incident.id}:1", f"{incident.id}:2"]
     assert flushed >= 1
     assert stored.count == 11
