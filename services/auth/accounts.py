@@ -42,7 +42,7 @@ async def require_admin(session: AsyncSession, principal: Principal | None) -> U
 
 
 async def list_users(ctx: AuthContext, principal: Principal | None) -> UserListResponse:
-    async with ctx.db.session() as session:
+    async with ctx.read_session() as session:
         await require_admin(session, principal)
         users = await service.list_all(session)
     items = [

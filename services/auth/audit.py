@@ -104,7 +104,7 @@ async def list_records(ctx: AuthContext, principal: Principal | None, query: Aud
     if principal is None:
         raise Unauthorized("not_authenticated")
     user_id = None if principal.is_admin else principal.user_id
-    async with ctx.db.session() as session:
+    async with ctx.read_session() as session:
         records, total = await service.list_audit_records(session, user_id=user_id, page=query.page, size=query.size)
     return AuditListResponse(
         items=[audit_item(record) for record in records], total=total, page=query.page, size=query.size

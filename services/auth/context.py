@@ -1,6 +1,10 @@
 """The shared state of the auth flows: database, settings, password hasher, token state and signing key."""
 
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from libs.common.db import Database
 from services.auth.config import AuthSettings
@@ -15,3 +19,15 @@ class AuthContext:
     passwords: Passwords
     tokens: TokenStateStore
     jwt_secret: str
+    _reads: async_sessionmaker = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Autocommit sends each statement on its own, without BEGIN and COMMIT round trips.
+        engine = self.db.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._reads = async_sessionmaker(engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """Yield a session for reads that need no transaction (each statement sees committed data)."""
+        async with self._reads() as session:
+            yield session

@@ -73,7 +73,7 @@ def login_response(user: User, tokens: TokenPair) -> LoginResponse:
 
 async def login(ctx: AuthContext, body: LoginRequest) -> LoginResponse:
     """Check the credentials of an enabled account and return a new token pair."""
-    async with ctx.db.session() as session:
+    async with ctx.read_session() as session:
         user = await service.get_by_name(session, username=body.username)
         password_hash = user.password_hash if user is not None else None
 
@@ -146,7 +146,7 @@ def _in_use_errors(in_use: set[str], lang: str) -> list:
 
 
 async def me(ctx: AuthContext, principal: Principal) -> MeResponse:
-    async with ctx.db.session() as session:
+    async with ctx.read_session() as session:
         user = await service.get_or_raise_unauthorized(session, user_id=principal.user_id)
     return MeResponse(
         id=user.id,
@@ -235,7 +235,7 @@ async def change_password(
     ctx: AuthContext, principal: Principal, body: PasswordChangeRequest, lang: str
 ) -> PasswordChangeResponse:
     """Replace the caller's password, end all their other tokens and return a fresh pair."""
-    async with ctx.db.session() as session:
+    async with ctx.read_session() as session:
         user = await service.get_or_raise_unauthorized(session, user_id=principal.user_id)
         current_hash = user.password_hash
 

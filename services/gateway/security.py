@@ -36,6 +36,7 @@ WATCH_RETRY_SECONDS = 0.5
 # A request that arrives while the token state is still loading waits this long before 503.
 READY_WAIT_SECONDS = 5.0
 PRUNE_MARGIN_SECONDS = 600
+VERIFIED_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,9 @@ class TokenVerifier:
         self.secret = secret
         self.state = state
         self.leeway = leeway_seconds
+        # Claims of tokens whose signature was checked, so a client's next requests skip the HMAC
+        # and JSON work. Revocation and user state are checked on every request all the same.
+        self._verified: dict[str, dict] = {}
 
     async def verify(self, token: str) -> VerifiedToken:
         """Return the verified token; raise ``Unauthorized("invalid_token")`` for any failed check."""
@@ -239,6 +243,19 @@ class TokenVerifier:
         )
 
     def _decode(self, token: str) -> dict:
+        """Return the claims of ``token``, from the cache of verified tokens while it has not expired."""
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._decode_signed(token)
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                self._verified.pop(next(iter(self._verified)))  # the oldest entry
+            self._verified[token] = claims
+        elif claims["exp"] + self.leeway < time.time():
+            del self._verified[token]
+            raise Unauthorized("invalid_token")
+        return claims
+
+    def _decode_signed(self, token: str) -> dict:
         """Check signature (HS256 only, so ``alg: none`` fails), expiry and claim types."""
         try:
             claims = jwt.decode(
