@@ -47,6 +47,9 @@ METRICS_DURABLE = "faults_metrics"
 STATUS_KIND = "node_unreachable"
 SUPPORTED_VERSIONS = (1,)
 STREAM_RETRY_SECONDS = 2.0
+# Column sizes of faults.incidents; longer ids are rejected before they reach the database.
+MAX_CLUSTER_CHARS = 200
+MAX_NODE_CHARS = 255
 
 
 @dataclass(slots=True)
@@ -93,6 +96,8 @@ def decode(stream: str, messages: list[Msg], parse: Callable[[Msg], BaseModel | 
         key, seq = message_key(stream, msg)
         try:
             event = parse(msg)
+            if event is not None:
+                _check_ids(event)
         except (ValidationError, ValueError) as error:
             reason = _skip_reason(msg.data)
             fault_metrics.SKIPPED_MESSAGES.labels(stream, reason).inc()
@@ -102,6 +107,15 @@ def decode(stream: str, messages: list[Msg], parse: Callable[[Msg], BaseModel | 
         if event is not None:
             deliveries.append(Delivery(key, seq, event))
     return deliveries
+
+
+def _check_ids(event: BaseModel) -> None:
+    """Raise ValueError when the cluster or node id of ``event`` cannot be stored."""
+    cluster, node = getattr(event, "cluster", ""), getattr(event, "node", "")
+    if not cluster or len(cluster) > MAX_CLUSTER_CHARS or "\x00" in cluster:
+        raise ValueError(f"cluster id must be 1-{MAX_CLUSTER_CHARS} characters without NUL")
+    if not node or len(node) > MAX_NODE_CHARS or "\x00" in node:
+        raise ValueError(f"node name must be 1-{MAX_NODE_CHARS} characters without NUL")
 
 
 def _skip_reason(data: bytes) -> str:
@@ -183,6 +197,7 @@ class LogConsumer:
         if duplicates:
             fault_metrics.SKIPPED_MESSAGES.labels(self.stream, "duplicate").inc(duplicates)
         fault_metrics.LOG_RECORDS.inc(result.records)
+        fault_metrics.DETECTION_FAILURES.inc(result.failed_records)
         for kind, count in result.detections.items():
             fault_metrics.DETECTIONS.labels(kind).inc(count)
 
@@ -250,7 +265,7 @@ class MetricConsumer:
             first_limit=kind.max_evidence,
             recent_limit=self.deps.settings.evidence_recent,
         )
-        text = event.error or "node unreachable"
+        text = (event.error or "node unreachable").replace("\x00", "")
         group.add(event.observed_at, Evidence(text=text, time=event.observed_at, level="ERROR"))
         await incidents.record_occurrences(session, group, ctx)
         fault_metrics.DETECTIONS.labels(STATUS_KIND).inc()

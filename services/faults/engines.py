@@ -111,6 +111,7 @@ class LogResult:
     log_rows: list[dict] = field(default_factory=list)
     records: int = 0
     detections: Counter = field(default_factory=Counter)
+    failed_records: int = 0
 
 
 def detect_logs(
@@ -120,14 +121,27 @@ def detect_logs(
     settings: FaultsSettings,
     received_at: datetime,
 ) -> LogResult:
-    """Run every record of ``batches`` through its node's engine (CPU work, run in a thread)."""
+    """Run every record of ``batches`` through its node's engine (CPU work, run in a thread).
+
+    A record on which the engine raises is stored but not detected on, and counted in
+    ``failed_records``, so one bad record cannot block the stream.
+    """
     result = LogResult()
     for batch in batches:
         engine = engines[(batch.cluster, batch.node)]
         for entry in batch.entries:
-            for record in iter_records(entry.text.split("\n"), batch.file):
+            # PostgreSQL text and JSONB cannot contain NUL, which crashed daemons leave in files.
+            text = entry.text.replace("\x00", "")
+            for record in iter_records(text.split("\n"), batch.file):
                 result.records += 1
-                found = engine.process(record, cluster=batch.cluster, node=batch.node, log_type=batch.log_type)
+                try:
+                    found = engine.process(record, cluster=batch.cluster, node=batch.node, log_type=batch.log_type)
+                except Exception:
+                    found = []
+                    result.failed_records += 1
+                    if result.failed_records == 1:
+                        logger.exception("detection failed on a record cluster=%s node=%s file=%s offset=%d",
+                                         batch.cluster, batch.node, batch.file, entry.offset)
                 for detection in found:
                     result.detections[detection.kind] += 1
                     _add_detection(result.groups, detection, batch, entry, catalog, settings, received_at)

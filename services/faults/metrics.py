@@ -15,4 +15,7 @@ SKIPPED_MESSAGES = Counter(
     "Messages skipped because they were already processed or could not be decoded.",
     ["stream", "reason"],
 )
+DETECTION_FAILURES = Counter(
+    "hfd_faults_detection_failures_total", "Records on which the detection engine raised; they are stored only."
+)
 OUTBOX_PENDING = Gauge("hfd_faults_outbox_pending", "Fault events committed but not yet published.")

@@ -95,6 +95,8 @@ async def list_log_records(
     limit: int = 10,
 ) -> tuple[list[LogRecordRow], int]:
     """Return one page of stored log records, newest log time first, and the total matching."""
+    # NOTE: the total is an exact count, whose cost grows with the rows kept (72 hours of WARN+
+    # records by default); a very busy installation may need an estimated total instead.
     conditions = []
     if clusters is not None:
         conditions.append(LogRecordRow.cluster.in_(clusters))

@@ -12,12 +12,13 @@ from libs.common.catalog import load_catalog
 from libs.common.db import Database, migrate
 from libs.common.names import Names
 from libs.common.timeutil import utcnow
-from services.faults import incidents
+from services.faults import incidents, service
 from services.faults.config import FaultsSettings
 from services.faults.consumers import ConsumerDeps, LogConsumer
 from services.faults.engines import EngineRegistry
 from services.faults.events import OutboxRelay
 from services.faults.incidents import Evidence, IncidentContext, OccurrenceGroup, crossed_power_of_ten
+from services.faults.maintenance import Maintenance
 from services.faults.models import SCHEMA, Incident, LogRecordRow, OutboxEvent
 from tests.faults_service.helpers import DISK_FULL, LogFile, connect, hadoop_line, publish, spaced_time
 
@@ -131,3 +132,47 @@ async def _snapshot(db: Database, cluster: str) -> tuple[int, int, int]:
             select(func.count()).select_from(OutboxEvent).where(OutboxEvent.payload.contains(cluster))
         )).scalar_one()
     return count, stored, queued
+
+
+async def test_log_retention_deletes_in_batches(db):
+    cluster = str(uuid.uuid4())
+    now = utcnow()
+    rows = [_log_row(cluster, now - timedelta(hours=80)) for _ in range(250)]
+    rows += [_log_row(cluster, now) for _ in range(2)]
+    async with db.session() as session:
+        await session.execute(LogRecordRow.__table__.insert(), rows)
+    maintenance = Maintenance(db=db, js=None, names=Names(), settings=FaultsSettings(delete_batch=100), relay=None)
+    deleted = await maintenance.delete_old_log_records()
+    async with db.session() as session:
+        left = (await session.execute(
+            select(func.count()).select_from(LogRecordRow).where(LogRecordRow.cluster == cluster)
+        )).scalar_one()
+
+    assert deleted >= 250
+    assert left == 2
+
+
+def _log_row(cluster: str, received_at) -> dict:
+    return {
+        "cluster": cluster, "node_host": "n1", "level": "WARN", "log_time": received_at, "title": "DataNode",
+        "info": "slow", "log_type": "datanode", "source_file": "/var/log/a.log", "received_at": received_at,
+    }
+
+
+async def test_processed_keys_pruned_below_ack_floor(db):
+    stream = f"TEST{uuid.uuid4().hex[:8]}"
+    now = utcnow()
+    old = now - timedelta(hours=30)
+    async with db.session() as session:
+        await service.claim_messages(session, stream=stream, keys={"old-acked": 5, "old-unacked": 20}, now=old)
+        await service.claim_messages(session, stream=stream, keys={"new-acked": 6}, now=now)
+    async with db.session() as session:
+        pruned = await service.prune_processed(
+            session, stream=stream, before=now - timedelta(hours=24), ack_floor=10, batch=100
+        )
+        kept = await service.claim_messages(
+            session, stream=stream, keys={"old-acked": 5, "old-unacked": 20, "new-acked": 6}, now=now
+        )
+
+    assert pruned == 1
+    assert kept == {"old-acked"}

@@ -143,6 +143,24 @@ async def test_stream_evidence_is_bounded(stack, infra):
     assert records[0]["offset"] == 0
 
 
+async def test_stream_survives_bad_input(stack, infra):
+    nc, names = await connect(infra)
+    cluster = str(uuid.uuid4())
+    js = nc.jetstream()
+    await js.publish(names.logs(cluster, "bad", "datanode"), b"{not json")
+    overlong, msg_id = LogFile(cluster, "n" * 300).batch([hadoop_line(spaced_time(0), "ERROR", DISK_FULL)])
+    await js.publish(names.logs(cluster, "long", "datanode"), overlong.model_dump_json().encode(),
+                     headers={"Nats-Msg-Id": msg_id})
+    log = LogFile(cluster, "dn6")
+    await publish(nc, names, *log.batch([hadoop_line(spaced_time(1), "ERROR", DISK_FULL + "\x00\x00 tail")]))
+    items = await wait_until(lambda: _incidents_with(nc, names, cluster, 1))
+    await nc.close()
+
+    assert [(item["node"], item["count"]) for item in items] == [("dn6", 1)]
+    assert "\x00" not in items[0]["evidence"][0]
+    assert items[0]["evidence"][0].endswith("tail")
+
+
 @pytest.mark.realdata
 async def test_stream_real_logs_match_offline_engine(stack, infra, real_data):
     folder = real_data / "daemon-logs"
