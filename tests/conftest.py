@@ -6,9 +6,13 @@ from libs.common.datasets import data_dir
 from tests.infra import Infra, Stack, start_infra, stop_infra
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def infra() -> Infra:
-    """NATS, PostgreSQL, a database and a NATS prefix owned by this test session."""
+    """NATS, PostgreSQL, a database and a NATS prefix owned by one test package.
+
+    Each package gets its own, so users, tokens and streams of one package's stacks never
+    meet another's (a bootstrap admin created by one package would block another's).
+    """
     session_infra = start_infra()
     yield session_infra
     stop_infra(session_infra)
