@@ -172,7 +172,10 @@ class FaultHandlers:
                 )
             if changed and not moved:
                 await events.queue_event(session, incident, "updated", self.names, ctx.now)
+
         self.relay.wake()
+        if changed:
+            logger.info("fault retitled incident=%s by=%s", incident_id, principal.username)
         return OkReply(id=incident_id)
 
     async def delete_fault(self, request: RpcRequest) -> OkReply:

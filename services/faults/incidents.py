@@ -328,7 +328,11 @@ async def transition(
 
 
 async def resolve_quiet(session: AsyncSession, ctx: IncidentContext, *, limit: int = 200) -> int:
-    """Resolve open detected incidents whose last occurrence is older than the quiet period."""
+    """Resolve open detected incidents with no occurrence and no change in the quiet period.
+
+    A change (a person acknowledging, retitling or reopening the incident) restarts the
+    period, so an incident reopened by hand is not resolved again at once.
+    """
     cutoff = ctx.now - timedelta(minutes=ctx.settings.quiet_minutes)
     query = (
         select(Incident)
@@ -337,6 +341,7 @@ async def resolve_quiet(session: AsyncSession, ctx: IncidentContext, *, limit: i
             Incident.origin == "detected",
             Incident.kind.not_in(STATE_KINDS),
             Incident.last_received_at < cutoff,
+            Incident.updated_at < cutoff,
         )
         .order_by(Incident.last_received_at)
         .limit(limit)

@@ -169,3 +169,20 @@ async def test_lifecycle_internal_operations(stack, infra):
     assert [entry["incident_id"] for entry in listed.body["incidents"]] == [item["id"]]
     assert before.body["new_occurrences"] is False
     assert missing.status == 404
+
+
+async def test_lifecycle_manual_reopen_restarts_quiet_period(stack, infra):
+    nc, names = await connect(infra)
+    cluster = str(uuid.uuid4())
+    await publish(nc, names, *LogFile(cluster, "q4").batch([hadoop_line(spaced_time(0), "ERROR", DISK_FULL)]))
+    first = await wait_until(lambda: _only_incident(nc, names, cluster, "resolved"), timeout=QUIET_SECONDS + 10)
+    reply = await call(nc, names, "faults.update", params={"fid": first["id"]}, body={"status": "active"})
+    await asyncio.sleep(QUIET_SECONDS / 2)
+    halfway = await _only_incident(nc, names, cluster)
+    again = await wait_until(lambda: _only_incident(nc, names, cluster, "resolved"), timeout=QUIET_SECONDS + 10)
+    await nc.close()
+
+    assert reply.status == 200
+    assert halfway["status"] == "active"
+    assert [entry["reason"] for entry in again["history"]] == ["detected", "quiet_period", "manual", "quiet_period"]
+    assert again["count"] == 1
