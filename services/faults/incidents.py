@@ -5,7 +5,7 @@ acknowledged) are unique per fingerprint (cluster, node, kind). A unique partial
 enforces it, and a transaction-scoped advisory lock per fingerprint serialises replicas.
 
 Reopening: an occurrence that arrives within ``reopen_grace_minutes`` after an incident was
-resolved reopens that incident (its count goes on); a later one opens a new incident.
+resolved reopens that incident, and its count goes on. A later occurrence opens a new incident.
 Every change queues a ``FaultEvent`` in the outbox of the same transaction.
 """
 
