@@ -46,8 +46,11 @@ def _admin_credentials(var_dir: Path) -> tuple[str, str, bool]:
     return username, password, True
 
 
-def _start_demo_cluster(cluster_dir: Path, logs: Path | None, speed: float, log_file: Path) -> subprocess.Popen:
+def _start_demo_cluster(
+    cluster_dir: Path, logs: Path | None, speed: float, fault_interval: float, log_file: Path
+) -> subprocess.Popen:
     command = [sys.executable, "-m", "hfd.cli", "demo-cluster", "--dir", str(cluster_dir)]
+    command += ["--fault-interval", str(fault_interval)]
     if logs is not None:
         command += ["--logs", str(logs), "--speed", str(speed), "--loop"]
     manifest = cluster_dir / "cluster.json"
@@ -93,8 +96,17 @@ def _stop_child(process: subprocess.Popen | None) -> None:
     help="Replay this folder of real Hadoop logs (one node per file or folder) instead of generated logs.",
 )
 @click.option("--speed", default=20.0, show_default=True, type=click.FloatRange(min=0.01), help="Replay speed factor.")
+@click.option(
+    "--fault-interval",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Mean seconds between faults the generated logs weave in; 0 disables them.",
+)
 @click.option("--duration", type=click.FloatRange(min=1), help="Stop by itself after this many seconds.")
-def demo(port: int, var_dir: Path, logs: Path | None, speed: float, duration: float | None) -> None:
+def demo(
+    port: int, var_dir: Path, logs: Path | None, speed: float, fault_interval: float, duration: float | None
+) -> None:
     """Run the stack with a demo cluster of SSH nodes that write Hadoop logs, and watch it live."""
     configure_cli_logging()
     var_dir = var_dir.resolve()
@@ -110,7 +122,9 @@ def demo(port: int, var_dir: Path, logs: Path | None, speed: float, duration: fl
     cluster_dir = var_dir / ("demo-replay" if logs else "demo-cluster")
     try:
         stack.start()
-        cluster_process = _start_demo_cluster(cluster_dir, logs, speed, var_dir / "demo-cluster.log")
+        cluster_process = _start_demo_cluster(
+            cluster_dir, logs, speed, fault_interval, var_dir / "demo-cluster.log"
+        )
         api = DemoApi(stack.base_url, username, password)
         cluster_uuid = register_cluster(api, cluster_dir / "cluster.json", "demo-replay" if logs else "demo")
         _print_access(stack, username, password, created)
