@@ -2,10 +2,10 @@
 
 Starts a private test database and NATS prefix (as the tests do), the auth service and the
 gateway as processes, and a second gateway process whose RPC client calls the auth handler
-functions directly instead of over NATS. Then loads ``GET /api/v1/user/me`` and
-``GET /api/v1/users`` on both with ``wrk`` (``apt-get install wrk``) at each concurrency, and
-prints a Markdown table of requests per second, p50/p99 latency, and the CPU time the
-serving processes spent per request (gateway plus auth, or the one in-process gateway).
+functions directly instead of over NATS. Then it loads ``GET /api/v1/user/me`` and
+``GET /api/v1/users`` on both with ``wrk`` (``apt-get install wrk``) at each concurrency. The
+Markdown table it prints has requests per second, p50 and p99 latency, and the CPU time that
+the serving processes spent per request (gateway plus auth, or the one in-process gateway).
 
     .venv/bin/python bench/bench_gateway.py --duration 10 --concurrency 50,200
 
@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="Seconds per measurement.")
     parser.add_argument("--warmup", type=int, default=2, help="Seconds of load before each measurement.")
     parser.add_argument("--concurrency", default="50,200", help="Comma-separated open connections.")
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads.")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (one keeps a core for the servers).")
     parser.add_argument("--json", type=Path, help="Also write the results to this file.")
     args = parser.parse_args()
 
@@ -86,7 +86,8 @@ def run_benchmark(args: argparse.Namespace) -> None:
                     load = os.getloadavg()[0]
                     cpu_before = [cpu_seconds(pid) for pid in pids]
                     result = wrk(url, token, concurrency, args.duration, args.threads)
-                    cpu_used = sum(cpu_seconds(pid) for pid in pids) - sum(cpu_before)
+                    cpu_by_process = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before, strict=True)]
+                    cpu_used = sum(cpu_by_process)
                     requests = result["rps"] * args.duration
                     result.update(
                         endpoint=endpoint,
@@ -94,6 +95,9 @@ def run_benchmark(args: argparse.Namespace) -> None:
                         path=label,
                         cpu_ms_per_request=round(cpu_used * 1000 / requests, 3) if requests else None,
                         load_before=round(load, 2),
+                        cpu_ms_by_process=[round(value * 1000 / requests, 3) for value in cpu_by_process]
+                        if requests
+                        else None,
                     )
                     results.append(result)
                     print(json.dumps(result), file=sys.stderr)

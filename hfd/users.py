@@ -1,8 +1,8 @@
 """``hfd user``: account management straight on the database named by ``HFD_DATABASE_URL``.
 
-For the first admin of an installation, or for recovery when no admin can log in. It runs
-the auth schema's migrations first and creates the account through the auth service's own
-code, with the same validation rules as the API. The auth service publishes the new
+It creates the first admin of an installation, or an admin for recovery when none can log in.
+It runs the auth schema's migrations first and creates the account through the auth service's
+own code, with the same validation rules as the API. The auth service publishes the new
 account's token state to the gateway at its first login, so the auth service need not run.
 """
 
