@@ -113,7 +113,7 @@ class Bus:
         return node_uuid
 
     async def read_stream(self, stream: str, subject: str, timeout: float = 1.0) -> list[tuple[str, bytes]]:
-        """Return ``(msg id, payload)`` of every message on ``subject`` now in ``stream``."""
+        """Return ``(msg id, payload)`` of every message on ``subject`` in ``stream`` when the read started."""
         config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, filter_subject=subject)
         sub = await self.js.subscribe(subject, stream=self.names.stream(stream), ordered_consumer=True, config=config)
         messages = []
@@ -124,6 +124,8 @@ class Bus:
                 except (TimeoutError, nats.errors.TimeoutError):
                     break
                 messages.append(((msg.headers or {}).get("Nats-Msg-Id", ""), msg.data))
+                if msg.metadata.num_pending == 0:
+                    break
         finally:
             await sub.unsubscribe()
         return messages
