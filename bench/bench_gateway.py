@@ -147,7 +147,10 @@ def start_in_process_gateway(infra, port: int) -> subprocess.Popen:
 
 
 def wrk(url: str, token: str, concurrency: int, duration: int, threads: int) -> dict:
-    """Run wrk and return requests per second, p50 and p99 in milliseconds, and non-2xx responses."""
+    """Run wrk; return requests per second, p50 and p99 in milliseconds, non-2xx responses and timeouts.
+
+    wrk stops waiting for a response after 2 seconds and counts it as a timeout, outside the percentiles.
+    """
     command = [
         "wrk",
         f"-t{threads}",
@@ -160,11 +163,13 @@ def wrk(url: str, token: str, concurrency: int, duration: int, threads: int) -> 
     ]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    timeouts = re.search(r"Socket errors: .*timeout (\d+)", output)
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
         "p50_ms": _milliseconds(re.search(r"\s50%\s+([\d.]+\w+)", output).group(1)),
         "p99_ms": _milliseconds(re.search(r"\s99%\s+([\d.]+\w+)", output).group(1)),
         "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "timeouts": int(timeouts.group(1)) if timeouts else 0,
     }
 
 
@@ -181,13 +186,14 @@ def _milliseconds(value: str) -> float:
 
 def markdown(results: list[dict]) -> str:
     lines = [
-        "| endpoint | concurrency | path | requests/s | p50 ms | p99 ms | non-2xx | CPU ms/request |",
-        "|---|---|---|---|---|---|---|---|",
+        "| endpoint | concurrency | path | requests/s | p50 ms | p99 ms | non-2xx | timeouts | CPU ms/request |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for item in results:
         lines.append(
             f"| `GET {item['endpoint']}` | {item['concurrency']} | {item['path']} | {item['rps']:.0f} "
-            f"| {item['p50_ms']} | {item['p99_ms']} | {item['non_2xx']} | {item['cpu_ms_per_request']} |"
+            f"| {item['p50_ms']} | {item['p99_ms']} | {item['non_2xx']} | {item['timeouts']} "
+            f"| {item['cpu_ms_per_request']} |"
         )
     return "\n".join(lines)
 
