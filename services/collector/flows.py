@@ -1,7 +1,7 @@
 """Ownership checks through inventory, and cluster discovery through a master node.
 
 Inventory decides which nodes a principal may act on (``nodes.resolve`` and
-``nodes.list_for_principal``). When inventory does not answer, an admin is still served from
+``nodes.list_for_principal``). When inventory does not reply, an admin is still served from
 the collector's own node table, because admins own every cluster; anyone else gets 503.
 """
 

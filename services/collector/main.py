@@ -70,13 +70,13 @@ async def start(ctx: ServiceContext) -> None:
 async def _sync_with_inventory(ctx: ServiceContext, runtime: CollectorRuntime) -> None:
     """Update stored nodes from inventory's ``clusters.list_all`` (names, addresses, log folders).
 
-    Secrets only arrive through ``nodes.upsert``, so a node that inventory lists and this table
-    lacks cannot be collected until inventory sends it again; such nodes are logged.
+    Secrets only arrive through ``nodes.upsert``. A node that inventory lists and this table
+    lacks cannot be collected until inventory sends it again, so such nodes are logged.
     """
     try:
         body = await ctx.client.call_ok("inventory", "clusters.list_all", RpcRequest(), timeout=5.0)
     except ServiceError as error:
-        logger.info("inventory not answering at start; using stored nodes reason=%s", error.code)
+        logger.info("inventory unavailable at start; using stored nodes reason=%s", error.code)
         return
 
     listed = _listed_nodes(body)

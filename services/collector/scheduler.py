@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class NodeState:
-    """What the runtime knows of one node: its log folders, collectors and tasks."""
+    """The runtime's view of one node: its log folders, collectors and tasks."""
 
     node_uuid: str
     cluster_uuid: str
@@ -64,8 +64,8 @@ class CollectorRuntime:
         self.samplers: dict[str, tuple[bool, int]] = {}
 
     def owns(self, node_uuid: str) -> bool:
-        # NOTE: replicas split nodes only by HFD_COLLECTOR_OWNED_NODES for now; leases in a
-        # JetStream key-value bucket would go here so that replicas take over each other's nodes.
+        # NOTE: replicas split nodes only by HFD_COLLECTOR_OWNED_NODES for now. Leases in a
+        # JetStream key-value bucket would go here, so that a replica takes over a stopped one's nodes.
         owned = self.settings.owned_node_set()
         return not owned or node_uuid in owned
 

@@ -8,7 +8,7 @@ with the same message ids, which JetStream drops when it already has them.
 
 Rotation by rename (the path shows a new inode) finishes the old inode from the sibling that
 now has it (``x.log.1``), then starts the new file at 0. Copy-truncate (same inode, smaller
-size) finishes from the ``x.log.1`` copy when it holds bytes not read yet, then restarts at 0.
+size) finishes from the ``x.log.1`` copy when it contains bytes not read yet, then restarts at 0.
 """
 
 import asyncio
@@ -184,7 +184,7 @@ class NodeTailer:
                 length = max(length, min(size, item.pending_end) - assembler.position)
             data = await self.pool.read_range(self.node_uuid, item.path, assembler.position, length, min_size=size)
             if data is None:
-                return None  # truncated or replaced since the stat: the next poll sees it
+                return None  # truncated or replaced since the stat, which the next poll detects
             BYTES_READ.inc(len(data))
             item.last_growth = now
             records = assembler.feed(data)

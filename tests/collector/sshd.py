@@ -20,7 +20,7 @@ def sshd_available() -> bool:
 def generate_key(path: Path, kind: str = "ed25519") -> str:
     """Create a key pair at ``path`` and ``path.pub``; return the public key line."""
     subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-f", str(path)], check=True)
-    return path.with_suffix(".pub").read_text().strip() if path.suffix else Path(f"{path}.pub").read_text().strip()
+    return Path(f"{path}.pub").read_text().strip()
 
 
 @dataclass
@@ -95,11 +95,13 @@ def make_sshd_node(folder: Path, address: str, *, client_key_path: Path | None =
     folder.mkdir(parents=True, exist_ok=True)
     host_key = folder / "ssh_host_ed25519_key"
     host_public = generate_key(host_key)
+
     if client_key_path is None:
         client_key_path = folder / "client_ed25519"
         generate_key(client_key_path)
     authorized = folder / "authorized_keys"
     authorized.write_text(Path(f"{client_key_path}.pub").read_text())
+
     port = free_port(address)
     config = "\n".join(
         [
@@ -126,6 +128,7 @@ def make_sshd_node(folder: Path, address: str, *, client_key_path: Path | None =
     )
     (folder / "sshd_config").write_text(config)
     os.chmod(host_key, 0o600)
+
     return SshdNode(
         folder=folder,
         address=address,

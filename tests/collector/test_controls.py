@@ -1,7 +1,7 @@
 """Collector control endpoints over NATS: status, start, stop, intervals, log folder, sampling.
 
 Inventory is not started here, so ownership falls back to the collector's own node table,
-which serves admins only; other roles get 503 until inventory answers.
+which serves admins only; other roles get 503 until inventory replies.
 """
 
 import asyncio

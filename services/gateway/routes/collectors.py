@@ -40,7 +40,7 @@ def _present(**values: Any) -> dict[str, Any]:
 
 @router.get("/hadoop/collectors/status/", response_model=CollectorsStatus, responses=READ_ERRORS)
 async def collectors_status(request: Request, principal: CurrentPrincipal, cluster: ClusterFilter = None) -> Response:
-    """Whether each log collector `<node>_<log_type>` of the caller's nodes runs (1) or not (0)."""
+    """List the log collectors `<node>_<log_type>` of the caller's nodes: 1 when running, 0 when stopped."""
     return await forward(request, SERVICE, "collectors.status", principal=principal, params=_present(cluster=cluster))
 
 
@@ -91,7 +91,7 @@ async def start_cluster_collectors(
 
 @router.get("/metrics/collectors/status", response_model=SamplerStatus, responses=READ_ERRORS)
 async def sampler_status(request: Request, principal: CurrentPrincipal, cluster: ClusterFilter = None) -> Response:
-    """Whether metric sampling runs, its interval, and the last error of each host that failed."""
+    """Return whether metric sampling runs, its interval, and the last error of each failing host."""
     return await forward(request, SERVICE, "samplers.status", principal=principal, params=_present(cluster=cluster))
 
 
