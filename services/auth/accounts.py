@@ -10,7 +10,7 @@ import logging
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from libs.common.errors import Conflict, Forbidden, Unauthorized
+from libs.common.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
 from libs.common.rpc import Principal
 from services.auth import service
 from services.auth.context import AuthContext
@@ -180,7 +180,14 @@ async def bootstrap_admin(ctx: AuthContext, spec: str, email: str = "") -> None:
         body = UserCreateRequest(
             username=request.username, email=request.email, role="admin", password=request.password
         )
-        user, _ = await create_account(session, ctx.passwords, body, "en")
+        try:
+            user, _ = await create_account(session, ctx.passwords, body, "en")
+        except ValidationFailed as error:
+            fields = ", ".join(failure.field for failure in error.errors)
+            raise ValueError(
+                f"HFD_BOOTSTRAP_ADMIN cannot be created: its {fields} is already used by an account that is not "
+                "an admin; choose another username (or set HFD_AUTH_BOOTSTRAP_ADMIN_EMAIL)"
+            ) from None
 
     await ctx.tokens.put_user(user)
     logger.info("bootstrap admin created user_id=%d username=%s", user.id, user.username)

@@ -1,13 +1,16 @@
 """HTTP helpers for tests that drive the real gateway, auth service, NATS and PostgreSQL."""
 
+import asyncio
 import base64
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import httpx
 import jwt
 
@@ -122,3 +125,22 @@ def unsigned_token(claims: dict) -> str:
         return base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
 
     return f"{encode({'alg': 'none', 'typ': 'JWT'})}.{encode(claims)}."
+
+
+@contextmanager
+def private_database(infra, suffix: str) -> Iterator[str]:
+    """Create a database beside the session's for one test or module, yield its URL, then drop it."""
+    name = f"{infra.database_name}_{suffix}"
+    asyncio.run(_execute(infra.admin_database_url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield infra.database_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        asyncio.run(_execute(infra.admin_database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _execute(url: str, statement: str) -> None:
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()

@@ -13,11 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from tests.conftest import start_stack
-from tests.gateway.helpers import STACK_ENV, Api
+from tests.gateway.helpers import STACK_ENV, Api, private_database
 from tests.infra import REPO_ROOT, create_test_streams
 
 OWN_PATHS = r"^/api/v1/(health|user/|login|refresh|users|sys-exec-logs)"
@@ -25,26 +24,17 @@ MAX_EXAMPLES = "15"
 MAX_SECONDS = "75"
 
 
-async def _execute(url: str, statement: str) -> None:
-    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 @pytest.fixture(scope="module")
 def stack(infra):
     """Auth and gateway on a database and NATS prefix of their own, so the fuzzing leaves other modules alone."""
-    database = f"{infra.database_name}_fuzz"
     prefix = f"{infra.prefix}_fuzz"
-    asyncio.run(_execute(infra.admin_database_url, f'CREATE DATABASE "{database}"'))
     asyncio.run(create_test_streams(infra.nats_url, prefix))
-    database_url = infra.database_url.rsplit("/", 1)[0] + f"/{database}"
-    running = start_stack(infra, "auth", "gateway", HFD_DATABASE_URL=database_url, HFD_NATS_PREFIX=prefix, **STACK_ENV)
-    yield running
-    running.stop()
-    asyncio.run(_execute(infra.admin_database_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    with private_database(infra, "fuzz") as database_url:
+        running = start_stack(
+            infra, "auth", "gateway", HFD_DATABASE_URL=database_url, HFD_NATS_PREFIX=prefix, **STACK_ENV
+        )
+        yield running
+        running.stop()
 
 
 @pytest.fixture(scope="module")
