@@ -73,7 +73,7 @@ class ChatFlows:
             logger.warning("chat reply failed user=%s reason=%s", principal.username, error.reason)
             raise LlmNotConfigured() from error
 
-        reply = result.text.strip()
+        reply = result.text.replace("\x00", "").strip()
         if body.message:
             async with self.db.session() as session:
                 await service.add_chat_message(

@@ -38,6 +38,17 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+def without_nul(value: Any) -> Any:
+    """Drop NUL characters from every string of a JSON value; PostgreSQL stores none in text or JSONB."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {key: without_nul(item) for key, item in value.items()}
+    return value
+
+
 def diagnosis_record(
     diagnosis: Diagnosis,
     context: DiagnosisContext,
@@ -64,7 +75,7 @@ def diagnosis_record(
         diagnoser=diagnosis.diagnoser,
         incident_count=incident.count if incident else 0,
         tokens_used=diagnosis.tokens_used,
-        content=diagnosis.model_dump(mode="json"),
+        content=without_nul(diagnosis.model_dump(mode="json")),
         requested_by=requested_by,
     )
 

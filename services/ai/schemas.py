@@ -10,7 +10,20 @@ NODE_NAME = r"^[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,252}[A-Za-z0-9])?$"
 CLUSTER_REF = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"
 SESSION_ID = r"^[A-Za-z0-9_-]{1,64}$"
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+MAX_CHAT_CHARS = 100_000
+MAX_CHAT_MESSAGES = 100
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# JSON can carry lone UTF-16 surrogates ("\udbd4"), which no UTF-8 encoder accepts downstream.
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def check_text(value: str | None) -> str | None:
+    """Reject text with lone surrogates or control characters (NUL included), which PostgreSQL cannot store."""
+    if value is not None and _SURROGATE_RE.search(value):
+        raise ValueError("text must be valid Unicode (no lone surrogates)")
+    if value is not None and _CONTROL_RE.search(value):
+        raise ValueError("text must not contain control characters other than tab and newline")
+    return value
 
 
 class DiagnoseRepairRequest(BaseModel):
@@ -37,8 +50,7 @@ class DiagnoseRepairRequest(BaseModel):
     def _clean_keywords(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if _CONTROL_RE.search(value):
-            raise ValueError("keywords must not contain control characters")
+        check_text(value)
         return value.strip() or None
 
 
@@ -82,16 +94,20 @@ class ChatMessageIn(BaseModel):
     role: Literal["system", "user", "assistant"]
     content: str = Field(min_length=1, max_length=20_000)
 
+    _valid_content = field_validator("content")(check_text)
+
 
 class ChatRequest(BaseModel):
     """Body of ``POST /ai/chat``: the contract's ``messages``, or the web client's ``sessionId`` and ``message``."""
 
     model_config = ConfigDict(extra="ignore")
 
-    messages: list[ChatMessageIn] | None = Field(default=None, max_length=100)
+    messages: list[ChatMessageIn] | None = Field(default=None, description=f"At most {MAX_CHAT_MESSAGES} messages.")
     sessionId: str | None = Field(default=None, pattern=SESSION_ID)
     message: str | None = Field(default=None, min_length=1, max_length=20_000)
     stream: bool = False
+
+    _valid_message = field_validator("message")(check_text)
 
     @model_validator(mode="after")
     def _one_form(self) -> "ChatRequest":
@@ -99,6 +115,13 @@ class ChatRequest(BaseModel):
             raise ValueError("give either messages or message")
         if self.messages is not None and not any(item.role == "user" for item in self.messages):
             raise ValueError("messages must contain at least one user message")
+        # NOTE: checked here rather than with Field(max_length=...), because the shared
+        # translation of pydantic's "too_long" list error fails (KeyError 'limit') and gives a 500.
+        if self.messages is not None and len(self.messages) > MAX_CHAT_MESSAGES:
+            raise ValueError(f"messages may hold at most {MAX_CHAT_MESSAGES} items")
+        # The whole request travels in one NATS message, whose default limit is 1 MiB.
+        if self.messages is not None and sum(len(item.content) for item in self.messages) > MAX_CHAT_CHARS:
+            raise ValueError(f"messages may hold at most {MAX_CHAT_CHARS} characters in total")
         return self
 
 

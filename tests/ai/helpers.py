@@ -41,6 +41,8 @@ class BackgroundDemo:
         nodes_logger = logging.getLogger("hfd.democluster.nodes")
         nodes_logger.setLevel(logging.DEBUG)
         nodes_logger.addHandler(self.history)
+        # The debug lines are for the history only; pytest would print each of them on a failure.
+        nodes_logger.propagate = False
         self.thread.start()
         self.run(self.demo.start())
         return self

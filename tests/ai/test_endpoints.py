@@ -187,3 +187,16 @@ def test_diagnose_repair_validation(api, admin, field, value):
     response = api.client.post("/ai/diagnose-repair", json={field: value}, headers=admin.headers)
     assert response.status_code == 422
     assert response.json()["detail"]["errors"][0]["field"].endswith(field)
+
+
+def test_chat_too_many_messages(api, admin):
+    body = {"messages": [{"role": "user", "content": "x"}] * 101}
+    response = api.client.post("/ai/chat", json=body, headers=admin.headers)
+    assert response.status_code == 422
+    assert "100" in response.json()["detail"]["errors"][0]["message"]
+
+
+def test_chat_rejects_nul(api, admin):
+    response = api.client.post("/ai/chat", json={"message": "a\x00b"}, headers=admin.headers)
+    assert response.status_code == 422
+    assert response.json()["detail"]["errors"][0]["field"] == "message"

@@ -177,7 +177,11 @@ class RepairRunner:
         changes_state = record.action in ACTION_CLASSES and ACTION_CLASSES[record.action].changes_state
         async with self.db.session() as session:
             await service.update_repair(
-                session, repair_id=record.id, status=status, details=outcome.details[:4000], exec_ids=outcome.exec_ids
+                session,
+                repair_id=record.id,
+                status=status,
+                details=outcome.details.replace("\x00", "")[:4000],
+                exec_ids=outcome.exec_ids,
             )
             if changes_state:
                 await service.set_repair_status(session, diagnosis_id=record.diagnosis_id, status=status)
