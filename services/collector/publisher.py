@@ -6,6 +6,7 @@ a duplicate. Many batches are in flight at once (asynchronous acknowledgements).
 """
 
 import asyncio
+import json
 import logging
 import random
 import time
@@ -15,8 +16,9 @@ from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
 from libs.common import metrics
-from libs.common.events import LogBatch, LogEntry, MetricSample, NodeStatusEvent
+from libs.common.events import MetricSample, NodeStatusEvent
 from libs.common.names import Names, subject_token
+from libs.common.timeutil import utcnow
 from services.collector.assembler import Record
 from services.collector.config import CollectorSettings
 from services.collector.ssh import NodeTarget
@@ -49,6 +51,36 @@ def batch_msg_id(node_uuid: str, path: str, inode: int, first_offset: int, gener
     return f"{msg_id}#{generation}" if generation else msg_id
 
 
+def encode_log_batch(target: NodeTarget, *, path: str, inode: int, log_type: str, records: list[Record]) -> bytes:
+    """Return the JSON of a ``LogBatch`` (schema version 1) without building pydantic models.
+
+    Building ``LogEntry`` models took about 5 microseconds a record in an in-process measurement,
+    about a fifth of the collector's CPU time per record. The test
+    ``test_encoded_batch_matches_model`` checks that ``LogBatch`` validates this JSON.
+    """
+    batch = {
+        "schema_version": 1,
+        "cluster": target.cluster_uuid,
+        "node": target.name,
+        "log_type": log_type,
+        "file": path,
+        "inode": inode,
+        "entries": [
+            {
+                "offset": record.offset,
+                "length": record.length,
+                "text": record.text,
+                "timestamp": record.timestamp.isoformat() if record.timestamp else None,
+                "level": record.level,
+                "logger": record.logger,
+            }
+            for record in records
+        ],
+        "collected_at": utcnow().isoformat(),
+    }
+    return json.dumps(batch, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 class Publisher:
     """Publishes collector events and retries log batches until they are acknowledged."""
 
@@ -60,31 +92,12 @@ class Publisher:
     def prepare(
         self, target: NodeTarget, *, path: str, inode: int, generation: int, log_type: str, records: list[Record]
     ) -> PreparedBatch:
-        batch = LogBatch(
-            cluster=target.cluster_uuid,
-            node=target.name,
-            log_type=log_type,
-            file=path,
-            inode=inode,
-            entries=[
-                LogEntry(
-                    offset=record.offset,
-                    length=record.length,
-                    text=record.text,
-                    timestamp=record.timestamp,
-                    level=record.level,
-                    logger=record.logger,
-                )
-                for record in records
-            ],
-        )
-        subject = self.names.logs(
-            subject_token(target.cluster_uuid), subject_token(target.name), subject_token(log_type)
-        )
+        """Serialise a ``LogBatch`` of ``records`` once, so that every retry sends the same bytes."""
+        tokens = (subject_token(target.cluster_uuid), subject_token(target.name), subject_token(log_type))
         return PreparedBatch(
-            subject=subject,
+            subject=self.names.logs(*tokens),
             msg_id=batch_msg_id(target.node_uuid, path, inode, records[0].offset, generation),
-            payload=batch.model_dump_json().encode(),
+            payload=encode_log_batch(target, path=path, inode=inode, log_type=log_type, records=records),
             records=len(records),
             log_type=log_type,
             end=records[-1].end,
