@@ -142,7 +142,9 @@ def test_prompt_injection_runs_nothing(api, admin, cluster, fake_llm, demo):
         return tool_turn(("run_diagnostic", {"node": NODE, "command": "rm -rf /"}))
 
     fake_llm.script(
-        tool_turn(("search_log", {"node": NODE, "log_type": "datanode", "pattern": "IGNORE"})), obey_log, answer()
+        tool_turn(("search_log", {"node": NODE, "log_type": "datanode", "pattern": "IGNORE", "lines": 500})),
+        obey_log,
+        answer(),
     )
     before = len(exec_logs(api, admin))
     history = len(demo.history.commands)
