@@ -45,7 +45,7 @@ def to_api_messages(messages: list[ChatMessageIn]) -> list[dict[str, Any]]:
 
 
 class ChatFlows:
-    """Answers chat messages and keeps the sessions of the web client."""
+    """Replies to chat messages and stores the sessions of the web client."""
 
     def __init__(self, db: Database, settings: AiSettings, client: AsyncAnthropic | None) -> None:
         self.db = db
@@ -53,7 +53,7 @@ class ChatFlows:
         self.client = client
 
     async def reply(self, body: ChatRequest, principal: Principal, upstream: Upstream) -> dict[str, str]:
-        """Return ``{"reply", "sessionId"}``; raise ``LlmNotConfigured`` when no model can answer."""
+        """Return ``{"reply", "sessionId"}``; raise ``LlmNotConfigured`` without a working model."""
         if self.client is None:
             raise LlmNotConfigured()
         session_id = body.sessionId or uuid.uuid4().hex

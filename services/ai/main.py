@@ -31,7 +31,7 @@ async def start(ctx: ServiceContext) -> None:
 
     client = make_client(settings)
     if client is None:
-        logger.info("no model API key set; diagnoses use the offline diagnoser and chat answers 503")
+        logger.info("no model API key set; diagnoses use the offline diagnoser and chat returns 503")
     else:
         logger.info("model configured model=%s base_url=%s", settings.model, settings.anthropic_base_url or "default")
 

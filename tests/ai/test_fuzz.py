@@ -1,6 +1,6 @@
 """Schemathesis against the AI routes of the gateway: no generated request gets a 5xx.
 
-The fake Messages API answers every request with plain text: chat replies with it, and a
+The fake Messages API returns plain text to every request. Chat replies with it, and a
 diagnosis treats it as an invalid answer and falls back to the offline diagnoser. Chat's
 designed 503 (no model) would otherwise count as a server error.
 """

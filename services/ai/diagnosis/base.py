@@ -90,7 +90,7 @@ class ProposedAction(BaseModel):
 
 
 class Diagnosis(BaseModel):
-    """What a diagnoser concludes, in both languages."""
+    """Conclusion of a diagnoser, in both languages."""
 
     kind: str | None = None
     summary: Localized
@@ -103,7 +103,7 @@ class Diagnosis(BaseModel):
     diagnoser: DiagnoserName
     tokens_used: int = 0
     fallback_reason: Localized | None = Field(
-        default=None, description="Why the offline diagnoser answered in place of the model."
+        default=None, description="Reason the offline diagnoser was used in place of the model."
     )
 
 

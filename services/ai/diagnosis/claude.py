@@ -40,7 +40,7 @@ class _Choice(BaseModel):
 
 
 class ModelAnswer(BaseModel):
-    """The JSON object the system prompt asks the model for."""
+    """The JSON object that the system prompt requests from the model."""
 
     summary: _Text
     what_happened: _Text
@@ -125,7 +125,7 @@ class ClaudeDiagnoser:
         try:
             answer = parse_answer(result.text)
         except ValueError as error:
-            logger.warning("model answer rejected cluster=%s kind=%s error=%s", context.cluster, context.kind, error)
+            logger.warning("model response rejected cluster=%s kind=%s error=%s", context.cluster, context.kind, error)
             raise LlmUnavailable("invalid_answer", result.steps, result.tokens) from error
 
         proposals, rejected = choose_actions(context.kind, answer.proposed_actions, lang, extra_safe)

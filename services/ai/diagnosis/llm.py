@@ -1,8 +1,8 @@
 """The Messages API tool loop shared by diagnoses and chat, on the official ``anthropic`` SDK.
 
-Guards: at most ``max_steps`` model requests, and the last one offers no tools; a call
-identical to an earlier one is answered with an error result and not run; every tool result
-is bounded, wrapped as data and sent back with its status.
+Guards: at most ``max_steps`` model requests, and the last one offers no tools. A call
+identical to an earlier one is not run, and the model gets an error result instead. Every
+tool result is bounded, wrapped as data and sent back with its status.
 """
 
 import json
@@ -111,7 +111,7 @@ class ToolLoop:
         self._seen_calls: set[str] = set()
 
     async def run(self, system: str, messages: list[dict[str, Any]], max_steps: int) -> LoopResult:
-        """Send requests until the model answers without tools or the step limit is reached."""
+        """Send requests until the model replies without tool calls or the step limit is reached."""
         result = LoopResult(text="")
         history = list(messages)
         for step in range(1, max_steps + 1):

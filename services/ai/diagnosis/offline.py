@@ -1,7 +1,7 @@
 """The offline diagnoser: the fault catalog's playbook, filled with the incident's evidence.
 
-It needs no network and answers in milliseconds, so it serves when no model is configured,
-when the model's API fails, and when a cluster is over its model budget.
+It needs no network and takes milliseconds, so it is used when no model is configured, when
+the model's API fails, and when a cluster is over its model budget.
 """
 
 import logging

@@ -70,7 +70,7 @@ class RunDiagnosticInput(_ToolInput):
 
 
 class ToolOutcome(BaseModel):
-    """The result of one tool call as the model sees it."""
+    """Result of one tool call, as sent to the model."""
 
     status: Literal["ok", "error"]
     text: str

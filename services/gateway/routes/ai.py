@@ -4,9 +4,9 @@ A diagnosis with the model and the repairs it runs can take much longer than oth
 requests, so these routes wait ``AI_RPC_TIMEOUT_SECONDS`` for the AI service instead of the
 gateway's default RPC timeout.
 
-Streaming chat (``stream: true`` with ``Accept: text/event-stream``) is served here: the
-gateway asks the AI service for the whole reply, then sends it as server-sent events of a
-few characters each (``data: {"content": ...}``), ending with ``data: [DONE]``. The model's
+Streaming chat (``stream: true`` with ``Accept: text/event-stream``) is served here. The
+gateway requests the whole reply from the AI service, then sends it as server-sent events of
+a few characters each (``data: {"content": ...}``), ending with ``data: [DONE]``. The model's
 own token stream is not relayed, so the first event comes when the reply is complete.
 """
 
