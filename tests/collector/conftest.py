@@ -57,7 +57,6 @@ def collector_env(infra: Infra, tmp_path: Path, **extra: str) -> dict[str, str]:
         "HFD_COLLECTOR_ACK_TIMEOUT": "2",
         "HFD_COLLECTOR_PUBLISH_RETRY_MAX": "1",
         "HFD_COLLECTOR_METRIC_INTERVAL": "60",
-        "HFD_COLLECTOR_OPS_ENABLED": "false",
     }
     env.update(extra)
     return env
