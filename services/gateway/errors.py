@@ -6,7 +6,6 @@ A string ``detail`` gets a localised ``message`` beside it (``{"detail": "not_fo
 an unexpected exception becomes a 500 that names only the request id.
 """
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,8 +16,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from libs.common.errors import FieldError, ServiceError
 from libs.common.i18n import message, negotiate_language
 from libs.common.rpc import pydantic_field_error
-
-logger = logging.getLogger(__name__)
 
 # pydantic error types that have a more precise message code than "invalid_value".
 VALIDATION_CODES = {"json_invalid": "invalid_json", "uuid_parsing": "invalid_uuid", "uuid_type": "invalid_uuid"}
