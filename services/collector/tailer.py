@@ -182,6 +182,9 @@ class NodeTailer:
             length = min(size - assembler.position, self.settings.read_chunk_bytes)
             if item.pending_end is not None:
                 length = max(length, min(size, item.pending_end) - assembler.position)
+            # NOTE: SFTP opens by path and reports no inode. A file renamed away after the stat
+            # and replaced by a new one already larger than ``size`` would be read here as the old
+            # inode; only the next stat notices the switch.
             data = await self.pool.read_range(self.node_uuid, item.path, assembler.position, length, min_size=size)
             if data is None:
                 return None  # truncated or replaced since the stat, which the next poll detects
