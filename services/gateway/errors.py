@@ -2,8 +2,8 @@
 
 A string ``detail`` gets a localised ``message`` beside it (``{"detail": "not_found",
 "message": "..."}``); invalid fields are ``{"detail": {"errors": [{"field", "code",
-"message"}]}}``. FastAPI's own 404, 405 and 422 responses are rewritten to these shapes, and
-an unexpected exception becomes a 500 that names only the request id.
+"message"}]}}``. FastAPI's own 404, 405 and 422 responses are rewritten to these shapes. The
+edge middleware turns an unexpected exception into a 500 that names only the request id.
 """
 
 from typing import Any
@@ -58,12 +58,20 @@ def language(request: Request) -> str:
 def with_message(body: Any, lang: str, **values: Any) -> Any:
     """Add the localised ``message`` of a string ``detail`` when the body has none."""
     if isinstance(body, dict) and isinstance(body.get("detail"), str) and "message" not in body:
+        template = message(body["detail"], lang)  # type: ignore[arg-type]
         try:
-            text = message(body["detail"], lang, **values)  # type: ignore[arg-type]
-        except (KeyError, IndexError):  # a template value the caller did not supply
-            text = message(body["detail"], lang)  # type: ignore[arg-type]
+            text = template.format_map(_DashForMissing(values))
+        except (ValueError, IndexError):  # braces in a template that are not placeholders
+            text = template
         return {**body, "message": text}
     return body
+
+
+class _DashForMissing(dict):
+    """Template values where a value the caller did not supply shows as ``-``."""
+
+    def __missing__(self, key: str) -> str:
+        return "-"
 
 
 def error_response(

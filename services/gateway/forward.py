@@ -64,7 +64,7 @@ async def call(
 def to_response(request: Request, reply: RpcReply) -> Response:
     """Return the reply as the HTTP response, with the same status and body."""
     if reply.status >= 400:
-        return error_response(reply.status, reply.body, language(request))
+        return error_response(reply.status, reply.body, language(request), request_id=request_id(request))
     return JSONResponse(reply.body, status_code=reply.status)
 
 
