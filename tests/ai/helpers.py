@@ -106,6 +106,14 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: fl
 
 
 def exec_logs(api: Api, account: Account) -> list[dict]:
-    response = api.client.get("/exec-logs", params={"size": 100}, headers=account.headers)
-    assert response.status_code == 200, response.text
-    return response.json()["items"]
+    """Return every exec log entry that ``account`` may see, newest first, page by page."""
+    items: list[dict] = []
+    page = 1
+    while True:
+        response = api.client.get("/exec-logs", params={"size": 100, "page": page}, headers=account.headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        items.extend(body["items"])
+        if not body["items"] or len(items) >= body["total"]:
+            return items
+        page += 1

@@ -35,7 +35,12 @@ def diagnose(api, account, cluster, **overrides):
 
 
 def commands_of(api, account, command_type):
-    return [item for item in exec_logs(api, account) if item.get("command_type") == command_type]
+    return [item for item in own_runs(api, account) if item.get("command_type") == command_type]
+
+
+def own_runs(api, account):
+    """Return the exec log entries of ``account``; unattended work in the background runs as hfd-ai."""
+    return [item for item in exec_logs(api, account) if item.get("username") == account.username]
 
 
 def test_tool_loop_runs_on_node(api, admin, cluster, fake_llm):
@@ -100,7 +105,7 @@ def test_repeated_call_not_run(api, admin, cluster, fake_llm):
 
 def test_command_outside_allowlist_rejected(api, admin, cluster, fake_llm, demo):
     fake_llm.script(tool_turn(("run_diagnostic", {"node": NODE, "command": "leave_safe_mode"})), answer())
-    before = len(exec_logs(api, admin))
+    before = len(own_runs(api, admin))
     history = len(demo.history.commands)
 
     diagnose(api, admin, cluster)
@@ -108,7 +113,7 @@ def test_command_outside_allowlist_rejected(api, admin, cluster, fake_llm, demo)
     [result] = fake_llm.requests[1].tool_results()
     assert result["is_error"] is True
     assert "invalid input" in result["content"]
-    assert len(exec_logs(api, admin)) == before
+    assert len(own_runs(api, admin)) == before
     assert not any("safemode" in command for command in demo.history.commands[history:])
 
 
@@ -146,7 +151,7 @@ def test_prompt_injection_runs_nothing(api, admin, cluster, fake_llm, demo):
         obey_log,
         answer(),
     )
-    before = len(exec_logs(api, admin))
+    before = len(own_runs(api, admin))
     history = len(demo.history.commands)
 
     result = diagnose(api, admin, cluster, maxSteps=4)
@@ -155,7 +160,7 @@ def test_prompt_injection_runs_nothing(api, admin, cluster, fake_llm, demo):
     [refused] = fake_llm.requests[2].tool_results()
     assert refused["is_error"] is True
     assert "invalid input" in refused["content"]
-    logs = exec_logs(api, admin)
+    logs = own_runs(api, admin)
     runs = logs[: len(logs) - before]
     # Only the search_log read ran; no command came from the injected text.
     assert {item["command_type"] for item in runs} <= {"log_files", "log_tail"}
