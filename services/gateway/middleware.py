@@ -28,8 +28,8 @@ HTTP_REQUESTS = Counter(
 )
 HTTP_LATENCY = Histogram(
     "hfd_gateway_request_seconds",
-    "Time from request to the end of the response, by method and route template.",
-    ["method", "route"],
+    "Time from request to the end of the response, by method, route template and status.",
+    ["method", "route", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
@@ -79,7 +79,7 @@ class EdgeMiddleware:
             route = scope.get("route")
             template = route.path if route is not None else "unmatched"
             HTTP_REQUESTS.labels(scope["method"], template, str(status)).inc()
-            HTTP_LATENCY.labels(scope["method"], template).observe(time.perf_counter() - started)
+            HTTP_LATENCY.labels(scope["method"], template, str(status)).observe(time.perf_counter() - started)
 
     def _limited(self, receive: Receive) -> Receive:
         """Wrap ``receive`` to stop a body without Content-Length (chunked) once it passes the limit."""

@@ -180,7 +180,7 @@ def test_metrics_report_requests_by_route_and_status(api, stack):
     text = httpx.get(f"{stack.base_url}/metrics", timeout=5).text
 
     assert 'hfd_gateway_requests_total{method="GET",route="/api/v1/users",status="200"}' in text
-    assert 'hfd_gateway_request_seconds_bucket{le="0.01",method="GET",route="/api/v1/users"}' in text
+    assert 'hfd_gateway_request_seconds_bucket{le="0.01",method="GET",route="/api/v1/users",status="200"}' in text
 
 
 def test_openapi_lists_auth_user_and_audit_routes(stack):
