@@ -115,10 +115,10 @@ def stop_infra(infra: Infra) -> None:
     shutil.rmtree(infra.work_dir, ignore_errors=True)
 
 
-# JetStream reserves each file stream's max_bytes from the server's storage when the stream is
-# created. The production limits of libs.common.bus add up to 27 GiB a prefix, so on a shared
-# server only two test sessions fit at once and the next fails with "insufficient storage
-# resources". Test streams get this limit instead.
+# Test streams get a small byte cap, so that a runaway test cannot fill the shared server's disk.
+# The cap stays small because JetStream reserves each file stream's max_bytes from the server's
+# storage at creation: large caps let only a few test sessions run at once, and the next fails
+# with "insufficient storage resources".
 TEST_STREAM_MAX_BYTES = 256 * 1024**2
 
 
