@@ -103,7 +103,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "不能为空,也不能包含换行、制表符或控制字符",
         "en": "Must not be empty or contain line breaks, tabs or control characters",
     },
-    "too_long": {"zh": "长度不能超过 {limit}", "en": "Must be at most {limit} characters long"},
+    "too_long": {"zh": "长度或条目数不能超过 {limit}", "en": "Must be at most {limit} characters or items long"},
     "too_short": {"zh": "长度不能少于 {limit}", "en": "Must be at least {limit} characters long"},
     "too_many_items": {"zh": "最多 {limit} 项", "en": "At most {limit} items are allowed"},
     "too_few_items": {"zh": "至少需要 {limit} 项", "en": "At least {limit} items are required"},
@@ -313,4 +313,10 @@ def message(code: str, lang: Language = "zh", **values: object) -> str:
     if texts is None:
         return code
     text = texts.get(lang) or texts["zh"]
-    return text.format(**values) if values else text
+    if not values:
+        return text
+    try:
+        return text.format(**values)
+    except (KeyError, IndexError, ValueError):
+        # A message must never turn a 4xx into a 500: return it unformatted instead.
+        return text

@@ -91,7 +91,12 @@ def pydantic_field_error(item: Any, field: str, lang: str) -> FieldError:
     if item["type"] == "missing":
         return field_error(field, "field_required", lang)
     if item["type"] in MESSAGES:
-        return field_error(field, item["type"], lang, **item.get("ctx", {}))
+        values = dict(item.get("ctx") or {})
+        # Pydantic's own length errors (e.g. a list's ``too_long``) carry ``max_length``.
+        if "max_length" in values:
+            values.setdefault("limit", values["max_length"])
+            values.setdefault("max", values["max_length"])
+        return field_error(field, item["type"], lang, **values)
     failure = field_error(field, "invalid_value", lang)
     failure.message = f"{failure.message}: {item['msg']}"
     return failure
