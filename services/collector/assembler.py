@@ -2,7 +2,7 @@
 
 Bytes are fed in file order. A line is used only once its newline has arrived. A record is a
 header line (``libs.common.logformat.parse_header``) and the continuation lines that follow
-it, such as a stack trace; it is complete when the next header line arrives, when the caller
+it, such as a stack trace. It is complete when the next header line arrives, when the caller
 flushes it after a quiet time, or when the file is finished. A line that comes before any
 header, or after a record was flushed, is a record of its own.
 
@@ -37,7 +37,7 @@ class Record:
 class RecordAssembler:
     """Assemble the records of one file (one inode) from ``offset`` on.
 
-    ``cuts`` are offsets at which a record must end even without a following header; they
+    ``cuts`` are offsets at which a record must end even without a following header. They
     come from the batch boundaries of a publish that was not committed before a restart.
     """
 

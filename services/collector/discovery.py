@@ -21,8 +21,8 @@ _CONTAINER_FILES = {"syslog", "stderr", "stdout", "syslog.shuffle", "prelaunch.e
 def classify(path: str, log_dir: str) -> str | None:
     """Return the log type of ``path`` under ``log_dir``, or None when it is not a live log file.
 
-    Files directly in the folder count when their name ends in ``.log``, ``.out`` or ``.audit``;
-    rotated siblings (``x.log.1``) do not, because they are read only to finish a rotation.
+    Files directly in the folder count when their name ends in ``.log``, ``.out`` or ``.audit``.
+    Rotated siblings (``x.log.1``) do not count, because they are read only to finish a rotation.
     YARN container logs count under ``userlogs/<application>/<container>/``.
     """
     relative = posixpath.relpath(path, log_dir)

@@ -51,8 +51,8 @@ class FilePosition(Base):
     """How far one log file has been published: its inode and the byte offset after the last acked record.
 
     ``pending_starts`` and ``pending_end`` are the batch boundaries of a publish that may have
-    reached JetStream without being committed here; after a crash the same batches (and so the
-    same message ids) are rebuilt from them, which JetStream then drops as duplicates.
+    reached JetStream without being committed here. After a crash the same batches, with the
+    same message ids, are rebuilt from them, so JetStream drops the ones it already has.
     ``generation`` counts the rotations and truncations of the path; it keeps message ids unique
     when a truncated file restarts at offset 0 or a new file gets a reused inode number.
     """

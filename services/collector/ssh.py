@@ -31,7 +31,7 @@ _READ_SIZE = 65536
 
 @dataclass(frozen=True)
 class NodeTarget:
-    """Where and as whom to reach one node, and where its logs are."""
+    """Address, port, SSH user and log folders of one node, with its cluster."""
 
     cluster_uuid: str
     cluster_name: str
@@ -45,7 +45,7 @@ class NodeTarget:
 
 @dataclass
 class CommandResult:
-    """Outcome of one command run on a node. ``exit_code`` is None after a timeout or a signal."""
+    """Outcome of one command run on a node. ``exit_code`` is None after a timeout and -1 after a signal."""
 
     exit_code: int | None
     stdout: str
@@ -80,7 +80,7 @@ class UnknownNode(SshError):
 
 
 class NodeUnreachable(SshError):
-    """The node could not be reached over SSH; ``reason`` says why in a few words."""
+    """The node could not be reached over SSH; ``reason`` gives the cause in a few words."""
 
     def __init__(self, node: NodeTarget, reason: str) -> None:
         super().__init__(f"node {node.name} ({node.address}:{node.port}) unreachable: {reason}")
