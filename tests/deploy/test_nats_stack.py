@@ -111,6 +111,7 @@ def admin(api: httpx.Client) -> dict[str, str]:
         lambda: api.post("/user/login", json={"username": ADMIN_USERNAME, "password": ADMIN_PASSWORD}),
         lambda response: response.status_code == 200,
     )
+    assert reply.status_code == 200, reply.text
     return {"Authorization": f"Bearer {reply.json()['token']}"}
 
 
