@@ -1,5 +1,6 @@
 """Request and response models of the faults endpoints, shared with the gateway's OpenAPI."""
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -43,6 +44,19 @@ def _parse_time(value: Any) -> Any:
 
 IsoTime = Annotated[datetime, BeforeValidator(_parse_time), AfterValidator(_aware)]
 
+# C0 control characters other than tab, line feed and carriage return. PostgreSQL text cannot
+# hold NUL, so a filter or title with one would fail its query instead of returning a 422.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _plain_text(value: str) -> str:
+    if CONTROL_CHARACTERS.search(value):
+        raise PydanticCustomError("text_control_character", "contains a control character")
+    return value
+
+
+PlainText = Annotated[str, AfterValidator(_plain_text)]
+
 
 class _Page(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -80,13 +94,13 @@ def _bounded_int(value: Any, low: int, high: int) -> int:
 class FaultQuery(_Page):
     """Filters of ``GET /faults``."""
 
-    cluster: str | None = Field(default=None, max_length=200, description="Cluster uuid or name.")
-    node: str | None = Field(default=None, max_length=255, description="Node name.")
+    cluster: PlainText | None = Field(default=None, max_length=200, description="Cluster uuid or name.")
+    node: PlainText | None = Field(default=None, max_length=255, description="Node name.")
     time_from: IsoTime | None = Field(
         default=None, description="ISO 8601 time; only incidents whose last occurrence is at or after it."
     )
     status: FaultStatus | None = Field(default=None, description="active, acknowledged or resolved.")
-    type: str | None = Field(default=None, max_length=64, description="Fault kind, such as disk_full.")
+    type: PlainText | None = Field(default=None, max_length=64, description="Fault kind, such as disk_full.")
 
 
     @field_validator("status", mode="before")
@@ -98,8 +112,8 @@ class FaultQuery(_Page):
 class LogQuery(_Page):
     """Filters of ``GET /logs``."""
 
-    cluster: str | None = Field(default=None, max_length=200, description="Cluster uuid or name.")
-    node: str | None = Field(default=None, max_length=255, description="Node host name.")
+    cluster: PlainText | None = Field(default=None, max_length=200, description="Cluster uuid or name.")
+    node: PlainText | None = Field(default=None, max_length=255, description="Node host name.")
     level: str | None = Field(default=None, description="WARN, ERROR or FATAL.")
     time_from: IsoTime | None = Field(default=None, description="ISO 8601 time; records logged at or after it.")
 
@@ -116,12 +130,12 @@ class FaultCreate(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     id: str | None = Field(default=None, pattern=FAULT_ID_PATTERN, description="Optional id; generated when absent.")
-    type: str = Field(max_length=64, description="A fault kind of the catalog, or 'manual'.")
+    type: PlainText = Field(max_length=64, description="A fault kind of the catalog, or 'manual'.")
     level: str = Field(description="Severity: critical, error, warning or info.")
     status: FaultStatus = Field(default="active", description="Initial status.")
-    title: str = Field(min_length=1, max_length=200)
-    cluster: str = Field(min_length=1, max_length=200, description="Cluster uuid or name.")
-    node: str = Field(default="", max_length=255, description="Node name; empty for the whole cluster.")
+    title: PlainText = Field(min_length=1, max_length=200)
+    cluster: PlainText = Field(min_length=1, max_length=200, description="Cluster uuid or name.")
+    node: PlainText = Field(default="", max_length=255, description="Node name; empty for the whole cluster.")
     created: IsoTime | None = Field(default=None, description="When the fault began (ISO 8601); default now.")
 
 
@@ -154,7 +168,7 @@ class FaultUpdate(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     status: FaultStatus | None = Field(default=None, description="active, acknowledged or resolved.")
-    title: str | None = Field(default=None, min_length=1, max_length=200)
+    title: PlainText | None = Field(default=None, min_length=1, max_length=200)
 
     @field_validator("status", mode="before")
     @classmethod

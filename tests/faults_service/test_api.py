@@ -230,6 +230,38 @@ def test_api_create_validation_names_field(world, client, change, field, code):
     assert _field_errors(reply) == {field: code}
 
 
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/api/v1/faults", {"cluster": "alpha\x00"}, "cluster"),
+        ("/api/v1/faults", {"node": "dn\x00"}, "node"),
+        ("/api/v1/faults", {"type": "disk\x00full"}, "type"),
+        ("/api/v1/logs", {"cluster": "alpha\x00"}, "cluster"),
+        ("/api/v1/logs", {"node": "dn\x01"}, "node"),
+    ],
+)
+def test_api_filters_reject_control_characters(world, client, path, params, field):
+    # An admin's filters reach the database unchanged, where a NUL used to fail the query with a 500.
+    reply = client.get(path, params=params, headers=world.admin)
+    assert _field_errors(reply) == {field: "text_control_character"}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"title": "磁盘\x00满"}, {"cluster": "alpha\x00"}, {"node": "dn\x00"}, {"type": "manual\x00"}],
+)
+def test_api_create_rejects_control_characters(world, client, change):
+    body = {"type": "manual", "level": "error", "title": "磁盘满", "cluster": world.own_cluster, **change}
+    reply = client.post("/api/v1/faults", json=body, headers=world.admin)
+    assert _field_errors(reply) == {next(iter(change)): "text_control_character"}
+
+
+def test_api_update_rejects_control_characters(world, client):
+    fault_id = _one(client, world, "disk_full")["id"]
+    reply = client.put(f"/api/v1/faults/{fault_id}", json={"title": "磁盘\x00满"}, headers=world.admin)
+    assert _field_errors(reply) == {"title": "text_control_character"}
+
+
 def test_api_create_unknown_node_rejected(world, client):
     body = {"type": "disk_full", "level": "error", "title": "磁盘满", "cluster": world.own_cluster, "node": "ghost"}
     reply = client.post("/api/v1/faults", json=body, headers=world.operator)
