@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, func, select, true, update
+from sqlalchemy import and_, case, delete, exists, false, func, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,11 +26,16 @@ async def get(session: AsyncSession, *, cluster_uuid: uuid.UUID) -> Cluster | No
     return (await session.execute(statement)).scalar_one_or_none()
 
 
+def _text_equals(column, value: str):
+    """Return the condition ``column == value``; a value with NUL matches no row, since PostgreSQL text has no NUL."""
+    return false() if "\x00" in value else column == value
+
+
 def _key_condition(key: str):
     try:
         return Cluster.uuid == uuid.UUID(key)
     except ValueError:
-        return Cluster.name == key
+        return _text_equals(Cluster.name, key)
 
 
 async def get_by_uuid_or_name(session: AsyncSession, *, key: str) -> Cluster | None:
@@ -172,7 +177,7 @@ async def find_nodes(
     statement = select(Node, Cluster).join(Cluster, Node.cluster_uuid == Cluster.uuid)
     statement = statement.where(_visible_clusters(principal))
     if name is not None:
-        statement = statement.where(Node.name == name)
+        statement = statement.where(_text_equals(Node.name, name))
     if cluster is not None:
         statement = statement.where(Node.cluster_uuid == cluster.uuid)
     statement = statement.order_by(Cluster.name, Node.name)

@@ -294,3 +294,17 @@ def test_clusters_get_and_list_all(api, operator, bus):
     assert listed[cluster_uuid]["repair_policy"] == "off"
     assert all(cluster["uuid"] != cluster_uuid for cluster in after_delete.body["clusters"])
     assert bus.call("clusters.get", {"cluster": cluster_uuid}).status == 404
+
+
+def test_internal_lookups_with_nul_not_found(api, operator, bus):
+    # PostgreSQL text cannot hold NUL, so such a name matches nothing instead of failing the query.
+    principal = principal_of(operator)
+    replies = {
+        "list_for_principal": bus.call("nodes.list_for_principal", {"cluster": "alpha\x00"}, principal=principal),
+        "clusters.get": bus.call("clusters.get", {"cluster": "alpha\x00"}),
+        "nodes.resolve": bus.call("nodes.resolve", {"name": "node\x00", "cluster": None}, principal=principal),
+        "nodes.resolve in cluster": bus.call("nodes.resolve", {"name": "n1", "cluster": "\x00"}, principal=principal),
+    }
+
+    for operation, reply in replies.items():
+        assert (reply.status, reply.body) == (404, {"detail": "not_found"}), operation
