@@ -296,6 +296,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "该修复已批准、拒绝或执行过,不能再次处理",
         "en": "This repair was already approved, rejected or run",
     },
+    # Gateway: request bodies whose text cannot be sent on to a service.
+    "invalid_unicode": {
+        "zh": "文本含有未配对的 UTF-16 代理项(如 \\ud800),不是有效的 Unicode",
+        "en": "The text contains an unpaired UTF-16 surrogate (such as \\ud800), which is not valid Unicode",
+    },
 }
 
 

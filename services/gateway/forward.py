@@ -24,13 +24,15 @@ Routes that must act on the reply (to update rate limits, for example) call ``ca
 ``to_response`` separately.
 """
 
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError
 
-from libs.common.errors import Unavailable
+from libs.common.errors import Unavailable, ValidationFailed, field_error
 from libs.common.rpc import Principal, RpcReply, RpcRequest
 from services.gateway.deps import client_address, language, request_id
 from services.gateway.errors import error_response, service_unavailable
@@ -59,6 +61,33 @@ async def call(
         return await request.app.state.rpc.call(service, operation, envelope, timeout=timeout)
     except Unavailable:
         raise service_unavailable(service) from None
+    except PydanticSerializationError:
+        # JSON escapes such as "\ud800" decode to strings that UTF-8 cannot encode, and a
+        # request model without length limits lets them through, so the envelope fails to encode.
+        failures = [
+            field_error(field, "invalid_unicode", envelope.lang) for field in unencodable_fields(envelope.body, ())
+        ]
+        if not failures:
+            raise
+        raise ValidationFailed(failures) from None
+
+
+def unencodable_fields(value: Any, location: tuple[str, ...]) -> Iterator[str]:
+    """Yield the name of each string in ``value`` that UTF-8 cannot encode; a bad key names its object."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            yield ".".join(location) or "body"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if next(unencodable_fields(key, location), None) is not None:
+                yield ".".join(location) or "body"
+                continue
+            yield from unencodable_fields(item, (*location, str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from unencodable_fields(item, (*location, str(index)))
 
 
 def to_response(request: Request, reply: RpcReply) -> Response:

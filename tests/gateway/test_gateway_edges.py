@@ -1,6 +1,7 @@
 """Gateway behaviour around the routes: health, request ids, languages, hostile input, metrics, OpenAPI."""
 
 import asyncio
+import json
 
 import httpx
 import pytest
@@ -101,7 +102,7 @@ def test_json_array_body_is_field_error(api):
     response = api.request("POST", "/user/login", json=[1, 2])
 
     assert response.status_code == 422
-    assert response.json()["detail"]["errors"][0]["code"] == "invalid_value"
+    assert response.json()["detail"]["errors"][0]["code"] == "invalid_type"
 
 
 def test_wrong_types_name_each_field(api):
@@ -110,6 +111,20 @@ def test_wrong_types_name_each_field(api):
 
     assert response.status_code == 422
     assert fields == {"username", "password"}
+
+
+def test_unpaired_surrogate_is_field_error(api):
+    # The JSON escape \ud800 decodes to a string that UTF-8 cannot encode. fullName has no length
+    # limit in the model, so the gateway failed with a 500 when it sent the request to auth.
+    body = {"username": unique_name("sur"), "email": "s@example.com", "role": "observer", "fullName": "Ann \ud800"}
+    headers = {**api.admin().headers, "Content-Type": "application/json", "Accept-Language": "en"}
+
+    response = api.request("POST", "/users", content=json.dumps(body), headers=headers)
+    errors = response.json()["detail"]["errors"]
+
+    assert response.status_code == 422
+    assert [(error["field"], error["code"]) for error in errors] == [("fullName", "invalid_unicode")]
+    assert errors[0]["message"].startswith("The text contains an unpaired UTF-16 surrogate")
 
 
 def test_body_over_limit_is_rejected(api):

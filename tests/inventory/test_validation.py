@@ -4,6 +4,7 @@ Rejected registrations must never reach the collector, so some tests also check 
 collector's node table did not grow.
 """
 
+import json
 import secrets
 import uuid
 
@@ -193,6 +194,22 @@ def test_oversized_body_rejected(api, operator):
     response = api.request("POST", "/clusters", json=body, headers=operator.headers)
 
     assert response.status_code == 413, response.text
+
+
+def test_unpaired_surrogate_rejected(api, operator, database):
+    # The inventory routes forward bodies unvalidated, and the JSON escape \udc00 decodes to a
+    # string that UTF-8 cannot encode, so the gateway failed with a 500 when it sent the request on.
+    before = collector_node_count(database)
+    body = {"name": unique_name("v"), "nodes": [{"hostname": "n\udc00", "ip_address": "127.0.0.2"}]}
+
+    response = api.request(
+        "POST", "/clusters", content=json.dumps(body), headers={**operator.headers, "Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"]["errors"][0]["field"] == "nodes.0.hostname"
+    assert response.json()["detail"]["errors"][0]["code"] == "invalid_unicode"
+    assert collector_node_count(database) == before
 
 
 def test_invalid_json_rejected(api, operator):
