@@ -188,6 +188,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Several clusters have this name; give the cluster uuid",
     },
     "unknown_node": {"zh": "该集群中没有此节点", "en": "The cluster has no node with this name"},
+    "new_occurrences": {
+        "zh": "故障在检查之后再次出现,未将其标记为已解决",
+        "en": "The fault occurred again after the check, so it was not resolved",
+    },
     # Collector operations: command policy, command runs, log reading and the exec log.
     "path_control_character": {"zh": "路径含有控制字符", "en": "The path contains a control character"},
     "path_not_absolute": {"zh": "路径须为以 / 开头的绝对路径", "en": "The path must be absolute (start with /)"},

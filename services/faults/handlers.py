@@ -2,8 +2,10 @@
 
 Gateway-routed: ``faults.list``, ``faults.get``, ``faults.create``, ``faults.update``,
 ``faults.delete`` and ``logs.list``. Internal, for the AI service: ``incidents.get``,
-``incidents.list``, ``incidents.since`` (also served as ``incidents.resolve_check``).
-Every endpoint checks the role and the cluster ownership again, whatever the gateway did.
+``incidents.list``, ``incidents.since`` (also served as ``incidents.resolve_check``) and
+``incidents.resolve``. Every endpoint checks the role and the cluster ownership again,
+whatever the gateway did. An internal request without a principal is a service acting for
+itself, which may use every cluster.
 """
 
 import logging
@@ -15,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from libs.common.catalog import Catalog
 from libs.common.db import Database
-from libs.common.errors import Forbidden, NotFound, Unavailable, ValidationFailed, field_error
+from libs.common.errors import Conflict, Forbidden, NotFound, Unavailable, ValidationFailed, field_error
 from libs.common.names import Names
 from libs.common.rpc import RpcClient, RpcRequest
 from libs.common.timeutil import utcnow
@@ -33,6 +35,7 @@ from services.faults.schemas import (
     FaultUpdate,
     IncidentGet,
     IncidentListQuery,
+    IncidentResolve,
     IncidentSince,
     LogList,
     LogQuery,
@@ -67,6 +70,7 @@ class FaultHandlers:
         rpc.add("incidents.list", self.list_incidents)
         rpc.add("incidents.since", self.incident_since)
         rpc.add("incidents.resolve_check", self.incident_since)
+        rpc.add("incidents.resolve", self.resolve_incident)
 
     def _context(self) -> incidents.IncidentContext:
         return incidents.IncidentContext(settings=self.settings, names=self.names, now=utcnow())
@@ -256,6 +260,31 @@ class FaultHandlers:
             "last_received_at": incident.last_received_at.isoformat(),
             "newer_incident_id": newer.id if newer else None,
         }
+
+    async def resolve_incident(self, request: RpcRequest) -> dict:
+        """Resolve an incident that the AI service repaired, with ``hfd-ai`` as the actor.
+
+        Resolving an incident that is already resolved changes nothing. With ``since``, an
+        incident that counted occurrences after that time stays open, and the reply is 409
+        ``new_occurrences``, because the fault came back after the caller's check.
+        """
+        body: IncidentResolve = request.parse_body(IncidentResolve)
+        scope = await scope_for(self.client, request)
+        ctx = self._context()
+        async with self.db.session() as session:
+            incident = await service.get_or_raise(session, incident_id=body.incident_id, for_update=True)
+            _check_scope(scope, incident)
+            if body.since is not None and incident.status != "resolved" and incident.last_received_at > body.since:
+                logger.info("incident left open: occurrences after since incident=%s since=%s last_received=%s",
+                            incident.id, body.since.isoformat(), incident.last_received_at.isoformat())
+                raise Conflict("new_occurrences")
+            changed = await incidents.transition(
+                session, incident, "resolved", ctx, actor=incidents.AI_ACTOR, reason=body.reason
+            )
+
+        if changed:
+            self.relay.wake()
+        return {"incident_id": incident.id, "status": incident.status, "changed": changed}
 
     # Helpers.
 

@@ -38,6 +38,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 # Kinds that a status report resolves (the node is reachable again), never the quiet period.
 STATE_KINDS = frozenset({"node_unreachable"})
 SYSTEM_ACTOR = "system"
+# The actor of changes that the AI service makes through ``incidents.resolve``.
+AI_ACTOR = "hfd-ai"
 
 
 def fingerprint(cluster: str, node: str, kind: str, discriminator: str | None = None) -> str:

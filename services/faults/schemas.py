@@ -269,3 +269,18 @@ class IncidentSince(BaseModel):
 
     incident_id: str = Field(min_length=1, max_length=64)
     since: IsoTime
+
+
+class IncidentResolve(BaseModel):
+    """Body of the internal ``incidents.resolve``: a service resolves an incident it has fixed."""
+
+    incident_id: str = Field(pattern=FAULT_ID_PATTERN)
+    reason: str = Field(
+        default="repair_succeeded",
+        pattern=r"^[a-z][a-z0-9_]{0,63}$",
+        description="Code recorded as the reason in the incident's state history.",
+    )
+    since: IsoTime | None = Field(
+        default=None,
+        description="When given, the incident stays open (409 new_occurrences) if occurrences arrived after it.",
+    )

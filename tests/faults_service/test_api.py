@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from libs.common.rpc import Principal
 from tests.conftest import start_stack
 from tests.faults_service.helpers import (
     DISK_FULL,
@@ -15,6 +16,7 @@ from tests.faults_service.helpers import (
     SERVICE_ENV,
     UNKNOWN_A,
     LogFile,
+    call,
     collect_events,
     connect,
     hadoop_line,
@@ -299,6 +301,29 @@ def test_api_operator_cannot_touch_foreign_incident(world, client):
         client.delete(f"/api/v1/faults/{foreign}", headers=world.operator),
     ]
     assert [reply.status_code for reply in replies] == [403, 403, 403]
+
+
+async def test_api_internal_resolve_checks_ownership(world, infra):
+    async with httpx.AsyncClient(base_url=world.base_url, timeout=15) as client:
+        me = (await client.get("/api/v1/user/me", headers=world.operator)).json()
+        listed = await client.get("/api/v1/faults", params={"cluster": world.other_cluster}, headers=world.admin)
+        foreign = listed.json()["items"][0]["id"]
+        body = {"type": "manual", "level": "warning", "title": "待 AI 修复", "cluster": world.own_cluster}
+        own = (await client.post("/api/v1/faults", json=body, headers=world.operator)).json()["id"]
+        operator = Principal(user_id=me["id"], username=me["username"], role="operator")
+        nc, names = await connect(infra)
+        denied = await call(nc, names, "incidents.resolve", principal=operator, body={"incident_id": foreign})
+        allowed = await call(nc, names, "incidents.resolve", principal=operator, body={"incident_id": own})
+        await nc.close()
+        foreign_after = (await client.get(f"/api/v1/faults/{foreign}", headers=world.admin)).json()
+        own_after = (await client.get(f"/api/v1/faults/{own}", headers=world.operator)).json()
+
+    assert denied.status == 403
+    assert denied.body == {"detail": "not_allowed"}
+    assert foreign_after["status"] != "resolved"
+    assert allowed.status == 200
+    assert own_after["status"] == "resolved"
+    assert own_after["history"][-1]["by"] == "hfd-ai"
 
 
 def test_api_unknown_incident_not_found(world, client):
