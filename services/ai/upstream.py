@@ -11,6 +11,7 @@ safe repair runs on a cluster whose policy is ``auto``.
 import logging
 from typing import Any, Literal
 
+from libs.common.errors import ServiceError
 from libs.common.rpc import Principal, RpcClient, RpcRequest
 
 AUTO_REPAIR_OVERRIDE = "auto_repair"
@@ -136,17 +137,20 @@ class Upstream:
         reply = await self._call("faults", "incidents.since", principal, {"incident_id": incident_id, "since": since})
         return bool(reply.get("new_occurrences")) or bool(reply.get("newer_incident_id"))
 
-    async def resolve_incident(self, principal: Principal | None, incident_id: str) -> None:
-        """Mark the incident resolved through the faults service's ``faults.update``.
+    async def resolve_incident(
+        self, principal: Principal | None, incident_id: str, *, reason: str, since: str | None = None
+    ) -> bool:
+        """Resolve the incident through the faults service's internal ``incidents.resolve``.
 
-        That endpoint requires an admin or operator who may see the incident's cluster, so an
-        unattended repair (no principal) acts there as an admin-role ``hfd-ai``.
+        The faults service records ``hfd-ai`` as the actor. With ``since`` (an ISO time), an
+        incident that had occurrences after it stays open, and this returns False.
         """
-        # TODO: switch to an internal faults operation (principal None) once the faults
-        # service offers one; faults.update is the endpoint people use.
-        acting = principal or Principal(
-            user_id=SYSTEM_PRINCIPAL.user_id, username=SYSTEM_PRINCIPAL.username, role="admin"
-        )
-        request = self._request(acting, {"status": "resolved"})
-        request.params = {"fid": incident_id}
-        await self.client.call_ok("faults", "faults.update", request)
+        body: dict[str, Any] = {"incident_id": incident_id, "reason": reason, "since": since}
+        try:
+            await self._call("faults", "incidents.resolve", principal, body)
+        except ServiceError as error:
+            if error.code != "new_occurrences":
+                raise
+            logger.info("incident not resolved: new occurrences incident=%s since=%s", incident_id, since)
+            return False
+        return True

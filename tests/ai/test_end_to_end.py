@@ -83,6 +83,9 @@ def test_fault_diagnosed_and_repaired(infra, api, admin, cluster, demo):
     fault_url = f"/faults/{repaired.incident_id}"
     resolved = wait_until(lambda: api.client.get(fault_url, headers=admin.headers).json().get("status") == "resolved")
     assert resolved
+    resolution = api.client.get(fault_url, headers=admin.headers).json()["history"][-1]
+    assert resolution["by"] == "hfd-ai"
+    assert resolution["reason"] == "repair_succeeded"
 
     headers = {**admin.headers, "Accept-Language": "en"}
     diagnosis = api.client.get(f"/incidents/{repaired.incident_id}/diagnosis", headers=headers).json()

@@ -8,8 +8,8 @@ Steps:
 4. Run its commands through the collector's ``commands.run`` with ``actor: "ai"``.
 5. Run its verification commands, wait the check window, and ask the faults service
    whether the incident had new occurrences.
-6. Resolve the incident when it stayed quiet, store the outcome, and publish the
-   diagnosis again with the repair status.
+6. Resolve the incident through the faults service's ``incidents.resolve`` when it stayed
+   quiet, store the outcome, and publish the diagnosis again with the repair status.
 """
 
 import asyncio
@@ -145,10 +145,14 @@ class RepairRunner:
         quiet = await self._incident_quiet(record, upstream, principal, finished)
         if not quiet.ok:
             raise RepairFailed(f"the fault has not cleared: {quiet.reason}")
+        # The same start as the quiet check, so an occurrence after that check keeps the incident open.
+        quiet_from = finished + timedelta(seconds=self.settings.repair_ingest_grace_seconds)
+        if record.incident_id and not await upstream.resolve_incident(
+            principal, record.incident_id, reason="repair_succeeded", since=quiet_from.isoformat()
+        ):
+            raise RepairFailed("the fault has not cleared: it occurred again after the check")
         outcome.success = True
         outcome.details = f"{record.action_id} succeeded; {verification.reason}; {quiet.reason}"
-        if record.incident_id:
-            await upstream.resolve_incident(principal, record.incident_id)
 
     async def _resolve_temp_dir(self, action: CleanTempDir, record: RepairRecord, upstream: Upstream) -> CleanTempDir:
         node = await upstream.resolve_node(None, record.node, record.cluster_uuid)
