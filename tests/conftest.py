@@ -11,11 +11,13 @@ def infra() -> Infra:
     """NATS, PostgreSQL, a database and a NATS prefix owned by one test package.
 
     Each package gets its own, so users, tokens and streams of one package's stacks never
-    meet another's (a bootstrap admin created by one package would block another's).
+    meet another's (a bootstrap admin created by one package would block another's logins).
+    A package-scoped fixture belongs to the package whose conftest defines it, so every
+    test package's ``conftest.py`` imports this fixture to get an instance of its own.
     """
-    session_infra = start_infra()
-    yield session_infra
-    stop_infra(session_infra)
+    package_infra = start_infra()
+    yield package_infra
+    stop_infra(package_infra)
 
 
 @pytest.fixture(scope="session")

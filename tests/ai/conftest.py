@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 
 from tests.ai.helpers import BackgroundDemo, register_cluster
-from tests.conftest import start_stack
+from tests.conftest import (
+    infra,  # noqa: F401 - an instance of its own for this package
+    start_stack,
+)
 from tests.fakes.anthropic_server import API_KEY, FakeAnthropic
 from tests.gateway.helpers import STACK_ENV, Api
 
@@ -32,6 +35,7 @@ def stack_env(demo: BackgroundDemo, fake: FakeAnthropic, *, api_key: str, **extr
         "HFD_AI_REQUEST_TIMEOUT_SECONDS": "3",
         "HFD_AI_TOOL_OUTPUT_MAX_CHARS": "1500",
         "HFD_AI_REPAIR_CHECK_WINDOW_SECONDS": "2",
+        "HFD_AI_REDIAGNOSE_MIN_INTERVAL_SECONDS": "0",
         "HFD_AI_REPAIR_INGEST_GRACE_SECONDS": "3",
         "HFD_AI_EXTRA_SAFE_ACTIONS": '["namenode_safe_mode:leave_safe_mode"]',
         "HFD_AI_TEMP_ROOTS": f'["{temp_roots}"]',

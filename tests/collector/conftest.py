@@ -15,7 +15,10 @@ from libs.common.events import LogBatch
 from libs.common.names import Names
 from libs.common.rpc import Principal, RpcClient, RpcRequest
 from tests.collector.sshd import SshdNode, make_sshd_node, sshd_available
-from tests.conftest import start_stack
+from tests.conftest import (
+    infra,  # noqa: F401 - an instance of its own for this package
+    start_stack,
+)
 from tests.infra import Infra, Stack
 
 ADMIN = Principal(user_id=1, username="admin", role="admin")

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from hfd.democluster.cluster import DemoCluster
+from tests.conftest import infra  # noqa: F401 - an instance of its own for this package
 from tests.democluster.helpers import fast_config
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import infra  # noqa: F401 - an instance of its own for this package
 from tests.deploy.natsserver import NatsUnderTest
 
 

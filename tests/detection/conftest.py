@@ -13,6 +13,7 @@ from libs.common.logformat import iter_records
 from services.faults.detection.analyze import analyze_paths
 from services.faults.detection.engine import Detection, DetectionEngine
 from services.faults.detection.incidents import IncidentAggregator
+from tests.conftest import infra  # noqa: F401 - an instance of its own for this package
 
 
 @pytest.fixture(scope="session")

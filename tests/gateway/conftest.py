@@ -2,7 +2,10 @@
 
 import pytest
 
-from tests.conftest import start_stack
+from tests.conftest import (
+    infra,  # noqa: F401 - an instance of its own for this package
+    start_stack,
+)
 from tests.gateway.helpers import STACK_ENV, Api
 
 

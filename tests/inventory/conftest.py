@@ -12,7 +12,10 @@ finishes quickly. The other tests publish only recent samples, which the sweep k
 
 import pytest
 
-from tests.conftest import start_stack
+from tests.conftest import (
+    infra,  # noqa: F401 - an instance of its own for this package
+    start_stack,
+)
 from tests.gateway.helpers import STACK_ENV, Api
 from tests.inventory.helpers import Bus, Database
 
