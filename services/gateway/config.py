@@ -20,7 +20,12 @@ class GatewaySettings(BaseSettings):
     health_timeout_seconds: float = Field(default=1.0, gt=0, description="Wait per service ping in /health.")
     health_cache_seconds: float = Field(default=1.0, ge=0, description="Reuse a /health result this long.")
 
-    login_failures_per_username: int = Field(default=5, ge=1, description="Failed logins allowed per window.")
+    login_failures_per_username: int = Field(
+        default=5, ge=1, description="Failed logins allowed per username and client address in the window."
+    )
+    login_failures_per_username_total: int = Field(
+        default=50, ge=1, description="Failed logins allowed per username from all addresses in the window."
+    )
     login_username_window_seconds: int = Field(default=300, ge=1)
     login_attempts_per_address: int = Field(default=20, ge=1, description="Logins allowed per client address.")
     login_address_window_seconds: int = Field(default=60, ge=1)

@@ -1,5 +1,11 @@
 """Sliding-window limits on logins (per username and per client address) and registrations.
 
+Failed logins count per username and client address, so an attacker who guesses at an
+account from one address locks out only that address, not the account's owner. A higher
+limit per username across all addresses still stops a guessing run spread over many
+addresses; since each address adds at most its own pair limit to it, reaching it takes many
+addresses.
+
 Counts live in this gateway process, so each replica limits on its own: with N replicas
 behind a balancer an attacker gets up to N times the attempts. The limits still stop a
 brute-force run against one replica and keep argon2 hashing from being used to load the
@@ -62,13 +68,13 @@ class SlidingWindow:
 
 
 class LoginLimiter:
-    """Failed logins per username, all logins per address, and registrations per address."""
+    """Failed logins per username and address and per username, logins per address, registrations per address."""
 
     def __init__(self, settings: GatewaySettings) -> None:
         keys = settings.rate_limit_max_keys
-        self.failures_by_username = SlidingWindow(
-            settings.login_failures_per_username, settings.login_username_window_seconds, keys
-        )
+        window = settings.login_username_window_seconds
+        self.failures_by_pair = SlidingWindow(settings.login_failures_per_username, window, keys)
+        self.failures_by_username = SlidingWindow(settings.login_failures_per_username_total, window, keys)
         self.logins_by_address = SlidingWindow(
             settings.login_attempts_per_address, settings.login_address_window_seconds, keys
         )
@@ -77,23 +83,27 @@ class LoginLimiter:
         )
 
     def check_login(self, username: str, address: str) -> None:
-        """Raise ``TooManyAttempts`` when either window is full; otherwise count this attempt for ``address``."""
+        """Raise ``TooManyAttempts`` when a window is full; otherwise count this attempt for ``address``."""
         now = time.monotonic()
+        user = _username_key(username)
         wait = max(
-            self.failures_by_username.retry_after(_username_key(username), now),
+            self.failures_by_pair.retry_after(_pair_key(user, address), now),
+            self.failures_by_username.retry_after(user, now),
             self.logins_by_address.retry_after(address, now),
         )
         if wait > 0:
             raise TooManyAttempts(wait)
         self.logins_by_address.add(address, now)
 
-    def record_login(self, username: str, succeeded: bool) -> None:
-        """Count a failed login against ``username``; a successful one clears its failures."""
-        key = _username_key(username)
+    def record_login(self, username: str, address: str, succeeded: bool) -> None:
+        """Count a failed login against ``username`` from ``address``; a success clears that pair's failures."""
+        user = _username_key(username)
         if succeeded:
-            self.failures_by_username.clear(key)
-        else:
-            self.failures_by_username.add(key, time.monotonic())
+            self.failures_by_pair.clear(_pair_key(user, address))
+            return
+        now = time.monotonic()
+        self.failures_by_pair.add(_pair_key(user, address), now)
+        self.failures_by_username.add(user, now)
 
     def check_registration(self, address: str) -> None:
         now = time.monotonic()
@@ -105,3 +115,7 @@ class LoginLimiter:
 
 def _username_key(username: str) -> str:
     return username.strip().lower()[:256]
+
+
+def _pair_key(username_key: str, address: str) -> str:
+    return f"{username_key}\x00{address}"

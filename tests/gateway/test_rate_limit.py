@@ -12,6 +12,7 @@ from tests.conftest import start_stack
 from tests.gateway.helpers import Api, unique_name, wait_for
 
 USERNAME_FAILURES = 5
+USERNAME_FAILURES_TOTAL = 50
 ADDRESS_ATTEMPTS = 20
 REGISTRATIONS = 10
 
@@ -36,22 +37,45 @@ def registration() -> dict:
 
 def test_username_limit_after_failed_logins(api, limited):
     account = api.create_account("observer")
+    attacker = client_address()
     for _ in range(USERNAME_FAILURES):
-        assert limited.login(account.username, "Wrong1Password", headers=client_address()).status_code == 401
+        assert limited.login(account.username, "Wrong1Password", headers=attacker).status_code == 401
 
-    response = limited.login(account.username, account.password, headers=client_address())
+    response = limited.login(account.username, account.password, headers=attacker)
 
     assert response.status_code == 429
     assert response.json()["detail"] == "too_many_attempts"
     assert 1 <= int(response.headers["retry-after"]) <= 300
 
 
-def test_username_limit_message_names_seconds(api, limited):
+def test_username_limit_spares_other_addresses(api, limited):
     account = api.create_account("observer")
-    for _ in range(USERNAME_FAILURES):
+    attacker = client_address()
+    for _ in range(USERNAME_FAILURES + 1):
+        limited.login(account.username, "Wrong1Password", headers=attacker)
+
+    response = limited.login(account.username, account.password, headers=client_address())
+
+    assert response.status_code == 200
+
+
+def test_username_limit_across_many_addresses(api, limited):
+    account = api.create_account("observer")
+    for _ in range(USERNAME_FAILURES_TOTAL):
         limited.login(account.username, "Wrong1Password", headers=client_address())
 
-    response = limited.login(account.username, "Wrong1Password", headers={**client_address(), "Accept-Language": "en"})
+    response = limited.login(account.username, account.password, headers=client_address())
+
+    assert response.status_code == 429
+
+
+def test_username_limit_message_names_seconds(api, limited):
+    account = api.create_account("observer")
+    attacker = client_address()
+    for _ in range(USERNAME_FAILURES):
+        limited.login(account.username, "Wrong1Password", headers=attacker)
+
+    response = limited.login(account.username, "Wrong1Password", headers={**attacker, "Accept-Language": "en"})
     seconds = response.headers["retry-after"]
 
     assert response.json()["message"] == f"Too many login attempts; try again in {seconds} seconds"
@@ -59,23 +83,25 @@ def test_username_limit_message_names_seconds(api, limited):
 
 def test_username_limit_ignores_case(api, limited):
     account = api.create_account("observer")
+    attacker = client_address()
     for _ in range(USERNAME_FAILURES):
-        limited.login(account.username.upper(), "Wrong1Password", headers=client_address())
+        limited.login(account.username.upper(), "Wrong1Password", headers=attacker)
 
-    response = limited.login(account.username, account.password, headers=client_address())
+    response = limited.login(account.username, account.password, headers=attacker)
 
     assert response.status_code == 429
 
 
 def test_successful_login_clears_username_failures(api, limited):
     account = api.create_account("observer")
+    address = client_address()
     for _ in range(USERNAME_FAILURES - 1):
-        limited.login(account.username, "Wrong1Password", headers=client_address())
-    assert limited.login(account.username, account.password, headers=client_address()).status_code == 200
+        limited.login(account.username, "Wrong1Password", headers=address)
+    assert limited.login(account.username, account.password, headers=address).status_code == 200
 
     for _ in range(USERNAME_FAILURES - 1):
-        limited.login(account.username, "Wrong1Password", headers=client_address())
-    response = limited.login(account.username, account.password, headers=client_address())
+        limited.login(account.username, "Wrong1Password", headers=address)
+    response = limited.login(account.username, account.password, headers=address)
 
     assert response.status_code == 200
 

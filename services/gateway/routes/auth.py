@@ -49,7 +49,7 @@ async def _login(request: Request, body: LoginRequest, address: ClientAddress) -
     if reply.status == 200:
         request.state.audit_user_id = reply.body["user"]["id"]
     if reply.status in (200, 401):
-        limiter.record_login(body.username, succeeded=reply.status == 200)
+        limiter.record_login(body.username, address or "", succeeded=reply.status == 200)
     return to_response(request, reply)
 
 
