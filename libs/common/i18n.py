@@ -111,6 +111,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "value_too_large": {"zh": "不能大于 {bound}", "en": "Must be at most {bound}"},
     "invalid_choice": {"zh": "取值须为以下之一:{choices}", "en": "Must be one of: {choices}"},
     "invalid_type": {"zh": "数据类型不正确", "en": "Wrong data type"},
+    "invalid_format": {"zh": "格式不正确", "en": "Invalid format"},
+    "unknown_field": {"zh": "不支持的字段", "en": "Unknown field"},
     "ssh_credentials_required": {
         "zh": "请提供 ssh_password 或 ssh_private_key",
         "en": "Give ssh_password or ssh_private_key",

@@ -81,24 +81,59 @@ def validate_model(model: type[BaseModel], data: Any, lang: str) -> Any:
         raise ValidationFailed(failures) from None
 
 
+# Pydantic's error types mapped to message codes of ``libs.common.i18n``, so that every
+# message reads in the request's language instead of pydantic's English text.
+PYDANTIC_CODES = {
+    "string_too_long": "too_long",
+    "string_too_short": "too_short",
+    "greater_than_equal": "value_too_small",
+    "greater_than": "value_too_small",
+    "less_than_equal": "value_too_large",
+    "less_than": "value_too_large",
+    "literal_error": "invalid_choice",
+    "enum": "invalid_choice",
+    "string_pattern_mismatch": "invalid_format",
+    "extra_forbidden": "unknown_field",
+    "json_invalid": "invalid_json",
+}
+TYPE_ERRORS = {
+    "int_parsing", "int_type", "int_from_float", "float_parsing", "float_type", "string_type", "bytes_type",
+    "list_type", "dict_type", "model_type", "model_attributes_type", "bool_type", "bool_parsing",
+    "uuid_parsing", "uuid_type", "datetime_parsing", "datetime_type", "datetime_from_date_parsing",
+    "date_parsing", "date_type", "url_parsing", "url_type", "none_required", "is_instance_of",
+}
+
+
 def pydantic_field_error(item: Any, field: str, lang: str) -> FieldError:
-    """Turn one pydantic error into a ``FieldError``.
+    """Turn one pydantic error into a ``FieldError`` whose message is in ``lang``.
 
     A validator that raises ``PydanticCustomError`` with a message code of ``libs.common.i18n``
-    (such as ``weak_password``) keeps that code; other errors become ``field_required`` or
-    ``invalid_value`` with pydantic's text appended.
+    (such as ``weak_password``) keeps that code; pydantic's own error types map to codes of
+    ours; anything else becomes ``invalid_value``, with pydantic's text appended in English only.
     """
-    if item["type"] == "missing":
+    kind = item["type"]
+    values = dict(item.get("ctx") or {})
+    if kind == "missing":
         return field_error(field, "field_required", lang)
-    if item["type"] in MESSAGES:
-        values = dict(item.get("ctx") or {})
-        # Pydantic's own length errors (e.g. a list's ``too_long``) carry ``max_length``.
-        if "max_length" in values:
-            values.setdefault("limit", values["max_length"])
-            values.setdefault("max", values["max_length"])
-        return field_error(field, item["type"], lang, **values)
+    if kind in TYPE_ERRORS:
+        return field_error(field, "invalid_type", lang)
+    if kind in PYDANTIC_CODES or kind in MESSAGES:
+        for source in ("max_length", "min_length"):
+            if source in values:
+                values.setdefault("limit", values[source])
+                values.setdefault("max", values[source])
+        for source in ("ge", "gt", "le", "lt"):
+            if source in values:
+                values.setdefault("bound", values[source])
+        if "expected" in values:
+            expected = str(values["expected"])
+            values["choices"] = expected.replace(" or ", "、" if lang == "zh" else ", ")
+        code = kind if kind in MESSAGES else PYDANTIC_CODES[kind]
+        return field_error(field, code, lang, **values)
+
     failure = field_error(field, "invalid_value", lang)
-    failure.message = f"{failure.message}: {item['msg']}"
+    if lang == "en":
+        failure.message = f"{failure.message}: {item['msg']}"
     return failure
 
 

@@ -24,7 +24,7 @@ RULES = [
     ("username_has_space", "username", "ab cd", "invalid_username"),
     ("username_non_ascii_letter", "username", "用户abc", "invalid_username"),
     ("username_sql_metacharacters", "username", "a'; DROP TABLE users;--", "invalid_username"),
-    ("username_not_a_string", "username", 12345, "invalid_value"),
+    ("username_not_a_string", "username", 12345, "invalid_type"),
     ("email_without_at", "email", "not-an-email", "invalid_email"),
     ("email_without_domain_dot", "email", "user@localhost", "invalid_email"),
     ("email_too_long", "email", "a" * 95 + "@example.com", "invalid_email"),
