@@ -48,6 +48,9 @@ class AiSettings(BaseSettings):
     rediagnose_min_new_occurrences: int = Field(
         default=10, ge=1, description="New occurrences needed, besides the growth factor, to diagnose again."
     )
+    rediagnose_min_interval_seconds: int = Field(
+        default=600, ge=0, description="Least time between two diagnoses of a growing incident."
+    )
     tool_output_max_chars: int = Field(default=6000, ge=200, le=100_000, description="Bound of one tool result.")
     tool_timeout_seconds: int = Field(default=30, ge=1, le=300, description="Timeout of one diagnostic command.")
     log_tail_lines: int = Field(default=200, ge=10, le=5000, description="Lines a log tool reads at most.")

@@ -19,6 +19,7 @@ from libs.common.errors import ServiceError
 from libs.common.events import FaultEvent
 from libs.common.names import Names
 from libs.common.rpc import Principal, RpcClient
+from libs.common.timeutil import utcnow
 from services.ai import service
 from services.ai.config import AiSettings
 from services.ai.context import ContextBuilder
@@ -168,9 +169,13 @@ class FaultFlows:
         if track.resolved_since_diagnosis and event.status != "resolved":
             return "reopened"
         grown = event.count >= track.diagnosed_count * self.settings.rediagnose_growth_factor
-        if grown and event.count - track.diagnosed_count >= self.settings.rediagnose_min_new_occurrences:
-            return "grew"
-        return None
+        if not grown or event.count - track.diagnosed_count < self.settings.rediagnose_min_new_occurrences:
+            return None
+        # A fast-growing incident (safe mode hits every client) would otherwise be diagnosed,
+        # and its repairs proposed again, every few seconds.
+        if (utcnow() - track.updated_at).total_seconds() < self.settings.rediagnose_min_interval_seconds:
+            return None
+        return "grew"
 
     async def diagnose_event(self, event: FaultEvent, trigger: str) -> DiagnosisRecord:
         """Gather, diagnose, store, publish, and start the repairs the cluster's policy allows."""
