@@ -121,13 +121,15 @@ def demo(
     cluster_process = None
     cluster_dir = var_dir / ("demo-replay" if logs else "demo-cluster")
     try:
-        stack.start()
+        # The nodes start first, so the collector finds them listening when it loads them.
+        var_dir.mkdir(parents=True, exist_ok=True)
         cluster_process = _start_demo_cluster(
             cluster_dir, logs, speed, fault_interval, var_dir / "demo-cluster.log"
         )
+        stack.start()
         api = DemoApi(stack.base_url, username, password)
         cluster_uuid = register_cluster(api, cluster_dir / "cluster.json", "demo-replay" if logs else "demo")
-        _print_access(stack, username, password, created)
+        _print_access(stack, username, password, created, var_dir / ADMIN_FILE)
         follow(api, cluster_uuid, stack, duration=duration, interactive=sys.stdout.isatty())
     except (_Stop, KeyboardInterrupt):
         click.echo("stopping the demo ...")
@@ -143,8 +145,10 @@ def demo(
         click.echo(f"stopped; data kept in {var_dir}")
 
 
-def _print_access(stack: Stack, username: str, password: str, created: bool) -> None:
+def _print_access(stack: Stack, username: str, password: str, created: bool, saved_at: Path) -> None:
     click.echo(f"API: {stack.base_url}/api/v1   docs: {stack.base_url}/docs")
     click.echo(f"log in: POST {stack.base_url}/api/v1/user/login  username={username}")
     if created:
-        click.echo(f"admin password (shown once; also kept in var/{ADMIN_FILE}): {password}")
+        click.echo(f"admin password (shown once; also kept in {saved_at}): {password}")
+    elif saved_at.exists():
+        click.echo(f"the admin password is in {saved_at}")
