@@ -30,6 +30,7 @@ from services.ai.models import DiagnosisRecord, RepairRecord
 from services.ai.repairs.actions import ACTION_CLASSES
 from services.ai.repairs.policy import RepairPolicy, decide_unattended, normalise_policy
 from services.ai.repairs.runner import RepairRunner
+from services.ai.telemetry import DIAGNOSES
 from services.ai.upstream import Upstream
 
 logger = logging.getLogger(__name__)
@@ -213,6 +214,7 @@ class FaultFlows:
             trigger,
             policy,
         )
+        DIAGNOSES.labels(diagnosis.diagnoser, trigger).inc()
         await self._publish_once(record)
 
         to_run = runnable(rows, decisions)

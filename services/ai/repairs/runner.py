@@ -36,6 +36,7 @@ from services.ai.repairs.actions import (
     RepairAction,
     build_action,
 )
+from services.ai.telemetry import REPAIRS
 from services.ai.upstream import Upstream
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ class RepairRunner:
             outcome.details = "internal error; see the AI service log"
 
         await self._finish(record, outcome, status)
+        REPAIRS.labels(record.action_id, status).inc()
         return outcome
 
     async def _claim(self, repair_id: str, decided_by: str) -> RepairRecord:
