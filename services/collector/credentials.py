@@ -10,6 +10,14 @@ class SecretDecryptionError(Exception):
     """The stored secret could not be decrypted: ``HFD_SECRET_KEY`` changed or the row is corrupt."""
 
 
+class CredentialsUnavailable(Exception):
+    """A node's inherited login cannot be used; ``reason`` gives the cause in a few words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class NodeSecret:
     """The login secret of one node: a password, a private key (PEM or OpenSSH text), or both."""

@@ -9,16 +9,20 @@ import logging
 import re
 from dataclasses import dataclass
 
-from libs.common.errors import Conflict, NotFound, Unavailable
-from libs.common.rpc import RpcClient, RpcRequest
+from libs.common.errors import Conflict, Forbidden, NotFound, Unavailable
+from libs.common.rpc import Principal, RpcClient, RpcRequest
 from services.collector import service
+from services.collector.commands import CommandRunner, NodeInfo, RunContext, RunOutcome, node_scope
 from services.collector.models import Node
+from services.collector.policy import COMMANDS, authorize, validate_args
 from services.collector.scheduler import CollectorRuntime
-from services.collector.ssh import NodeUnreachable
+from services.collector.ssh import NodeTarget
 
 logger = logging.getLogger(__name__)
 
-DISCOVER_TIMEOUT = 60.0
+DISCOVER_TIMEOUT = 60
+# The exec log's user for discovery requested without a principal (a service acting for itself).
+SYSTEM_PRINCIPAL = Principal(user_id=0, username="hfd-system", role="operator")
 
 
 @dataclass
@@ -107,19 +111,29 @@ def parse_yarn_nodes(output: str) -> list[str]:
     return [match["name"] for line in output.splitlines() if (match := _YARN_NODE.match(line.strip()))]
 
 
-async def discover_hosts(runtime: CollectorRuntime, node_uuid: str) -> list[dict]:
+async def discover_hosts(
+    runner: CommandRunner, target: NodeTarget, principal: Principal | None, lang: str
+) -> list[dict]:
     """Ask the master node which DataNodes and NodeManagers the cluster has.
 
-    NOTE: these two fixed read-only commands go straight through the SSH pool rather than
-    through the command policy, and they are not written to the exec log.
+    Both commands go through the command policy and the exec log like ``commands.run``: as the
+    requesting user with actor ``user``, or as ``hfd-system`` with actor ``system`` when the
+    request carries no principal. Raises ``Forbidden`` when the policy rejects the principal and
+    ``OpsError`` (503) when the master cannot be reached.
     """
-    pool = runtime.pool
-    try:
-        report = await pool.run(node_uuid, ["hdfs", "dfsadmin", "-report"], timeout=DISCOVER_TIMEOUT)
-        yarn = await pool.run(node_uuid, ["yarn", "node", "-list"], timeout=DISCOVER_TIMEOUT)
-    except NodeUnreachable as error:
-        logger.warning("discovery failed node=%s reason=%s", error.node.name, error.reason)
-        raise Unavailable() from error
+    node = NodeInfo(
+        node_uuid=target.node_uuid,
+        name=target.name,
+        address=target.address,
+        cluster_uuid=target.cluster_uuid,
+        cluster_name=target.cluster_name,
+        log_dirs=target.log_dirs,
+        ssh_user=target.user,
+    )
+    actor = "user" if principal is not None else "system"
+    context = RunContext(principal or SYSTEM_PRINCIPAL, actor, "cluster discovery", None, lang)
+    report = await _run_discovery_command(runner, context, node, "hdfs_report", {})
+    yarn = await _run_discovery_command(runner, context, node, "yarn_nodes", {"include_all": False})
 
     datanodes = parse_dfsadmin_report(report.stdout) if report.exit_code == 0 else {}
     nodemanagers = parse_yarn_nodes(yarn.stdout) if yarn.exit_code == 0 else []
@@ -130,3 +144,26 @@ async def discover_hosts(runtime: CollectorRuntime, node_uuid: str) -> list[dict
         entry = hosts.setdefault(name, {"name": name, "address": datanodes.get(name, ""), "roles": []})
         entry["roles"].append("nodemanager")
     return sorted(hosts.values(), key=lambda host: host["name"])
+
+
+async def _run_discovery_command(
+    runner: CommandRunner, context: RunContext, node: NodeInfo, command_id: str, args: dict
+) -> RunOutcome:
+    spec = COMMANDS[command_id]
+    decision = authorize(spec, context.principal, actor="user")
+    if not decision.allowed:
+        logger.warning(
+            "discovery rejected command=%s user=%s reason=%s", command_id, context.principal.username, decision.reason
+        )
+        raise Forbidden()
+    typed_args = validate_args(spec, args, node_scope(node, runner.settings))
+    outcome = await runner.execute(context=context, node=node, spec=spec, args=typed_args, timeout=DISCOVER_TIMEOUT)
+    if outcome.status != "success":
+        logger.warning(
+            "discovery command failed node=%s command=%s exec_id=%s status=%s",
+            node.name,
+            command_id,
+            outcome.exec_id,
+            outcome.status,
+        )
+    return outcome

@@ -9,9 +9,10 @@ operator role; every reply leaves SSH secrets out.
 import logging
 from typing import Any
 
-from libs.common.errors import Forbidden, NotFound, Unauthorized
+from libs.common.errors import Forbidden, NotFound, Unauthorized, ValidationFailed, field_error
 from libs.common.rpc import Principal, RpcRequest
 from services.collector import flows, service
+from services.collector.commands import CommandRunner
 from services.collector.credentials import NodeSecret, SecretBox
 from services.collector.flows import Ownership
 from services.collector.scheduler import CollectorRuntime
@@ -66,10 +67,13 @@ def _internal_writer(request: RpcRequest) -> None:
 class CollectorHandlers:
     """The endpoints, bound to the runtime and the inventory ownership checks."""
 
-    def __init__(self, runtime: CollectorRuntime, ownership: Ownership, secrets: SecretBox) -> None:
+    def __init__(
+        self, runtime: CollectorRuntime, ownership: Ownership, secrets: SecretBox, runner: CommandRunner
+    ) -> None:
         self.runtime = runtime
         self.ownership = ownership
         self.secrets = secrets
+        self.runner = runner
 
     def register(self, rpc) -> None:
         for operation, handler in {
@@ -77,6 +81,7 @@ class CollectorHandlers:
             "nodes.remove": self.remove_nodes,
             "nodes.status": self.node_status,
             "discover": self.discover,
+            "health": self.health,
             "collectors.status": self.collectors_status,
             "collectors.start": self.start_collector,
             "collectors.stop": self.stop_collector,
@@ -90,6 +95,11 @@ class CollectorHandlers:
         }.items():
             rpc.add(operation, handler)
 
+    async def health(self, request: RpcRequest) -> dict:
+        """Report the service and its database, as the gateway's health endpoint shows them."""
+        database = await self.runtime.db.ping()
+        return {"status": "ok" if database == "connected" else "degraded", "database": database}
+
     # Internal: nodes
 
     async def upsert_node(self, request: RpcRequest) -> dict:
@@ -98,7 +108,7 @@ class CollectorHandlers:
         node_uuid = str(body.node_uuid)
         async with self.runtime.db.session() as session:
             existing = await service.get(session, node_uuid=node_uuid)
-            secret = await self._secret_for(session, body, existing)
+            secret, credentials_from = await self._login_for(session, body, existing, request.lang)
             await service.upsert_node(
                 session,
                 values={
@@ -110,25 +120,43 @@ class CollectorHandlers:
                     "port": body.port,
                     "ssh_user": body.ssh_user,
                     "secret": secret,
+                    "credentials_from_node": credentials_from,
                     "known_host_key": body.known_host_key or (existing.known_host_key if existing else None),
                     "log_dirs": body.log_dirs,
                     "collect_new_types": True,
                 },
             )
         await self.runtime.reload_node(node_uuid)
-        logger.info("node stored node=%s cluster=%s address=%s", body.name, body.cluster_uuid, body.address)
+        if body.password or body.private_key:
+            # Nodes that inherit this login reconnect with the new secret.
+            self.runtime.pool.drop_inheriting(node_uuid)
+        logger.info(
+            "node stored node=%s cluster=%s address=%s credentials_from=%s",
+            body.name,
+            body.cluster_uuid,
+            body.address,
+            credentials_from,
+        )
         return {"ok": True}
 
-    async def _secret_for(self, session, body: NodeUpsert, existing) -> bytes | None:
-        """Encrypt the sent secret; without one, reuse the named node's or keep the stored one."""
+    async def _login_for(self, session, body: NodeUpsert, existing, lang: str) -> tuple[bytes | None, str | None]:
+        """Return the encrypted secret and the node whose secret is inherited, one of them set.
+
+        A sent secret wins. Without one, ``credentials_from_node`` names a stored node whose
+        secret is read at each connect. Without either, the stored login stays.
+        """
         if body.password or body.private_key:
-            return self.secrets.encrypt(NodeSecret(password=body.password, private_key=body.private_key))
+            return self.secrets.encrypt(NodeSecret(password=body.password, private_key=body.private_key)), None
         if body.credentials_from_node is not None:
-            source = await service.get(session, node_uuid=str(body.credentials_from_node))
-            if source is None:
+            source_uuid = str(body.credentials_from_node)
+            if source_uuid == str(body.node_uuid):
+                raise ValidationFailed([field_error("credentials_from_node", "invalid_value", lang)])
+            if await service.get(session, node_uuid=source_uuid) is None:
                 raise NotFound("node_not_collected")
-            return source.secret
-        return existing.secret if existing else None
+            return None, source_uuid
+        if existing is None:
+            return None, None
+        return existing.secret, existing.credentials_from_node
 
     async def remove_nodes(self, request: RpcRequest) -> dict:
         _internal_writer(request)
@@ -141,6 +169,8 @@ class CollectorHandlers:
             )
         for node_uuid in removed:
             await self.runtime.remove_node(node_uuid)
+            # Nodes that inherit a removed node's login reconnect and report it unreachable.
+            self.runtime.pool.drop_inheriting(node_uuid)
         logger.info("nodes removed count=%d", len(removed))
         return {"ok": True, "removed": len(removed)}
 
@@ -175,7 +205,7 @@ class CollectorHandlers:
         target = self.runtime.pool.node(node_uuid)
         if target is None or target.cluster_uuid != str(body.cluster_uuid):
             raise NotFound()
-        return {"hosts": await flows.discover_hosts(self.runtime, node_uuid)}
+        return {"hosts": await flows.discover_hosts(self.runner, target, request.principal, request.lang)}
 
     # Log collectors
 

@@ -10,6 +10,7 @@ from libs.common.errors import ServiceError
 from libs.common.rpc import RpcRequest
 from libs.common.service import ServiceContext
 from services.collector import service
+from services.collector.commands import CommandRunner, OpsSettings
 from services.collector.config import get_settings
 from services.collector.credentials import SecretBox
 from services.collector.db_base import SCHEMA
@@ -49,7 +50,10 @@ async def start(ctx: ServiceContext) -> None:
     runtime = CollectorRuntime(
         db=ctx.db, pool=pool, publisher=publisher, settings=settings, secrets=secrets, stopping=ctx.stopping
     )
-    handlers = CollectorHandlers(runtime, Ownership(ctx.client, runtime, settings.inventory_timeout), secrets)
+    pool.secret_source = runtime.inherited_secret
+    runner = CommandRunner(pool=pool, db=ctx.db, settings=OpsSettings())
+    ownership = Ownership(ctx.client, runtime, settings.inventory_timeout)
+    handlers = CollectorHandlers(runtime, ownership, secrets, runner)
     handlers.register(ctx.rpc)
 
     if settings.ops_enabled and importlib.util.find_spec(OPS_MODULE) is not None:

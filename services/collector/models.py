@@ -24,6 +24,8 @@ class Node(Base):
     port: Mapped[int] = mapped_column(Integer, default=22)
     ssh_user: Mapped[str] = mapped_column(String(64))
     secret: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # A node whose secret this node logs in with, read at each connect; set only when ``secret`` is null.
+    credentials_from_node: Mapped[str | None] = mapped_column(String(36), nullable=True)
     known_host_key: Mapped[str | None] = mapped_column(Text, nullable=True)
     log_dirs: Mapped[list[str]] = mapped_column(JSON, default=list)
     log_dir_override: Mapped[str | None] = mapped_column(Text, nullable=True)

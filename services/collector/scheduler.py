@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from libs.common.db import Database
 from services.collector import sampler, service
 from services.collector.config import CollectorSettings
-from services.collector.credentials import SecretBox, SecretDecryptionError
+from services.collector.credentials import CredentialsUnavailable, NodeSecret, SecretBox, SecretDecryptionError
 from services.collector.models import Node
 from services.collector.publisher import Publisher, StopPublishing
 from services.collector.ssh import NodeTarget, NodeUnreachable, SshPool, UnknownNode
@@ -20,6 +20,9 @@ from services.collector.tailer import NodeTailer
 from services.collector.telemetry import METRIC_SAMPLES
 
 logger = logging.getLogger(__name__)
+
+# Maximum number of nodes followed through inherited logins (a worker of a worker), which also ends reference loops.
+MAX_CREDENTIAL_HOPS = 4
 
 
 @dataclass
@@ -95,7 +98,7 @@ class CollectorRuntime:
             await self.remove_node(node_uuid)
             return
 
-        self.pool.set_node(_target(node), secret, node.known_host_key)
+        self.pool.set_node(_target(node), secret, node.known_host_key, credentials_from=node.credentials_from_node)
         state = self.nodes.get(node_uuid)
         if state is None:
             state = NodeState(node_uuid, node.cluster_uuid, [], True, self.settings.default_interval)
@@ -109,6 +112,32 @@ class CollectorRuntime:
         state.collect_new_types = node.collect_new_types
         state.collectors = {row.log_type: (row.running, row.interval) for row in collectors}
         state.tail_wake.set()
+
+    async def inherited_secret(self, source_uuid: str) -> NodeSecret:
+        """Read and decrypt the secret of ``source_uuid``, following its own reference if it has one.
+
+        Raises ``CredentialsUnavailable`` with the reason a node status reports: the source was
+        removed, has no secret, cannot be decrypted, or the references form a loop.
+        """
+        visited: list[str] = []
+        async with self.db.session() as session:
+            while True:
+                node = await service.get(session, node_uuid=source_uuid)
+                if node is None:
+                    raise CredentialsUnavailable(f"credentials node {source_uuid} not found (removed)")
+                if node.secret or not node.credentials_from_node:
+                    break
+                visited.append(source_uuid)
+                if len(visited) >= MAX_CREDENTIAL_HOPS or node.credentials_from_node in visited:
+                    raise CredentialsUnavailable(f"credentials references loop or exceed {MAX_CREDENTIAL_HOPS} nodes")
+                source_uuid = node.credentials_from_node
+
+        if not node.secret:
+            raise CredentialsUnavailable(f"credentials node {node.name} has no stored secret")
+        try:
+            return self.secrets.decrypt(node.secret)
+        except SecretDecryptionError:
+            raise CredentialsUnavailable(f"secret of credentials node {node.name} cannot be decrypted") from None
 
     async def reload_sampler(self, cluster_uuid: str) -> None:
         async with self.db.session() as session:

@@ -20,7 +20,7 @@ import asyncssh
 
 from services.collector import hostkeys
 from services.collector.config import CollectorSettings
-from services.collector.credentials import NodeSecret
+from services.collector.credentials import CredentialsUnavailable, NodeSecret
 from services.collector.telemetry import SSH_ERRORS
 
 logger = logging.getLogger(__name__)
@@ -94,6 +94,8 @@ class HostKeyRejected(NodeUnreachable):
 
 StatusCallback = Callable[[NodeTarget, bool, str | None], Awaitable[None]]
 HostKeyCallback = Callable[[NodeTarget, str], Awaitable[None]]
+# Returns the decrypted secret of the named node or raises ``CredentialsUnavailable``.
+SecretSource = Callable[[str], Awaitable[NodeSecret]]
 
 
 @dataclass
@@ -102,6 +104,7 @@ class _NodeEntry:
     secret: NodeSecret
     known_host_key: str | None
     sessions: asyncio.Semaphore
+    credentials_from: str | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     connection: asyncssh.SSHClientConnection | None = None
     client: hostkeys.HostKeyClient | None = None
@@ -126,16 +129,29 @@ class SshPool:
         *,
         on_status: StatusCallback | None = None,
         on_host_key: HostKeyCallback | None = None,
+        secret_source: SecretSource | None = None,
     ) -> None:
         self.settings = settings
         self.on_status = on_status
         self.on_host_key = on_host_key
+        self.secret_source = secret_source
         self._entries: dict[str, _NodeEntry] = {}
 
     # Node registry
 
-    def set_node(self, target: NodeTarget, secret: NodeSecret, known_host_key: str | None) -> None:
-        """Add a node or replace its settings; a changed address, user or secret drops the connection."""
+    def set_node(
+        self,
+        target: NodeTarget,
+        secret: NodeSecret,
+        known_host_key: str | None,
+        *,
+        credentials_from: str | None = None,
+    ) -> None:
+        """Add a node or replace its settings; a changed address, user or secret drops the connection.
+
+        With ``credentials_from`` the node logs in with that node's secret, which
+        ``secret_source`` reads at each connect, so a rotated secret applies on the next connect.
+        """
         entry = self._entries.get(target.node_uuid)
         if entry is not None:
             same_login = (
@@ -143,6 +159,7 @@ class SshPool:
                 == (target.address, target.port, target.user)
                 and entry.secret == secret
                 and entry.known_host_key == known_host_key
+                and entry.credentials_from == credentials_from
             )
             if same_login:
                 entry.target = target
@@ -154,7 +171,22 @@ class SshPool:
             secret=secret,
             known_host_key=known_host_key,
             sessions=asyncio.Semaphore(self.settings.max_sessions_per_node),
+            credentials_from=credentials_from,
         )
+
+    def drop_inheriting(self, source_uuid: str) -> int:
+        """Close the connections of nodes that log in with ``source_uuid``'s secret; return how many.
+
+        Their next command connects again and reads the source's secret anew, so a rotated or
+        removed source takes effect at once instead of when the old connection happens to drop.
+        """
+        dropped = 0
+        for entry in self._entries.values():
+            if entry.credentials_from == source_uuid:
+                self._close_entry(entry)
+                entry.retry_at = 0.0
+                dropped += 1
+        return dropped
 
     async def remove_node(self, node_uuid: str) -> None:
         entry = self._entries.pop(node_uuid, None)
@@ -309,7 +341,8 @@ class SshPool:
         )
         accept_unknown = self.settings.trust_on_first_use and not trusted
         client = hostkeys.HostKeyClient(accept_unknown)
-        client_keys = _client_keys(entry.secret)
+        secret = await self._login_secret(entry)
+        client_keys = _client_keys(secret)
 
         try:
             connection, _ = await asyncio.wait_for(
@@ -318,7 +351,7 @@ class SshPool:
                     target.address,
                     target.port,
                     username=target.user,
-                    password=entry.secret.password,
+                    password=secret.password,
                     client_keys=client_keys,
                     known_hosts=(trusted, [], []),
                     agent_path=None,
@@ -347,6 +380,18 @@ class SshPool:
         if client.accepted_unknown and client.seen_key is not None:
             await self._store_first_key(entry, client.seen_key)
         return connection, client
+
+    async def _login_secret(self, entry: _NodeEntry) -> NodeSecret:
+        """Return the node's own secret, or the one of the node it inherits its login from."""
+        if entry.credentials_from is None:
+            return entry.secret
+        if self.secret_source is None:
+            raise NodeUnreachable(entry.target, "inherited credentials cannot be read")
+        try:
+            return await self.secret_source(entry.credentials_from)
+        except CredentialsUnavailable as error:
+            SSH_ERRORS.labels("auth").inc()
+            raise NodeUnreachable(entry.target, error.reason) from error
 
     async def _store_first_key(self, entry: _NodeEntry, key: asyncssh.SSHKey) -> None:
         exported = hostkeys.export_host_key(key)

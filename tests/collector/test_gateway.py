@@ -8,10 +8,10 @@ import pytest
 
 from tests.collector.conftest import collector_env
 from tests.conftest import start_stack
+from tests.gateway.helpers import ADMIN_PASSWORD, ADMIN_USERNAME
 
 pytestmark = [pytest.mark.sshd, pytest.mark.slow, pytest.mark.timeout(240)]
 
-ADMIN_PASSWORD = "Adm1nPassw0rd!"
 OPERATOR_PASSWORD = "Oper4torPassw0rd"
 
 
@@ -38,7 +38,8 @@ def full_stack(infra, tmp_path):
         "inventory",
         "collector",
         "gateway",
-        HFD_BOOTSTRAP_ADMIN=f"admin:{ADMIN_PASSWORD}",
+        # The package's other stacks bootstrap this same admin, and only the first bootstrap counts.
+        HFD_BOOTSTRAP_ADMIN=f"{ADMIN_USERNAME}:{ADMIN_PASSWORD}",
         **collector_env(infra, tmp_path),
     )
     yield stack
@@ -53,7 +54,7 @@ def test_collector_routes_enforce_ownership(full_stack, sshd_factory, tmp_path):
     cluster_name = f"gw-{uuid.uuid4().hex[:8]}"
 
     with httpx.Client(base_url=f"{full_stack.base_url}/api/v1", timeout=30) as client:
-        admin = login(client, "admin", ADMIN_PASSWORD)
+        admin = login(client, ADMIN_USERNAME, ADMIN_PASSWORD)
         created_user = client.post(
             "/users",
             headers=admin,
@@ -115,3 +116,13 @@ def test_collector_routes_enforce_ownership(full_stack, sshd_factory, tmp_path):
     assert operator_cluster.status_code in (403, 404), "an operator changed another's cluster"
     assert sampler.json()["is_running"] is True
     assert anonymous.status_code == 401
+
+
+def test_health_reports_collector_database(full_stack):
+    with httpx.Client(base_url=f"{full_stack.base_url}/api/v1", timeout=30) as client:
+        response = client.get("/health")
+
+    assert response.status_code == 200
+    collector = response.json()["services"]["collector"]
+    assert collector["status"] == "ok"
+    assert collector["database"] == "connected"
