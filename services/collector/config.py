@@ -55,6 +55,17 @@ class CollectorSettings(BaseSettings):
         description="Comma-separated node uuids this replica collects from; empty means every node.",
     )
 
+    leases: bool = Field(
+        default=False,
+        description="Split the nodes among collector replicas with leases in JetStream key-value buckets.",
+    )
+    lease_ttl: float = Field(
+        default=15.0, ge=2, le=3600, description="Seconds after its last renewal that a node lease expires."
+    )
+    lease_renew_interval: float = Field(
+        default=5.0, gt=0, le=600, description="Seconds between lease renewals and scans for unclaimed nodes."
+    )
+
     def known_hosts_path(self) -> Path:
         return self.known_hosts or get_common_settings().var_dir / "collector" / "known_hosts"
 

@@ -16,6 +16,7 @@ from services.collector.credentials import SecretBox
 from services.collector.db_base import SCHEMA
 from services.collector.flows import Ownership
 from services.collector.handlers import CollectorHandlers
+from services.collector.leases import NodeLeases
 from services.collector.publisher import Publisher
 from services.collector.scheduler import CollectorRuntime
 from services.collector.ssh import NodeTarget, SshPool
@@ -59,11 +60,28 @@ async def start(ctx: ServiceContext) -> None:
     if settings.ops_enabled and importlib.util.find_spec(OPS_MODULE) is not None:
         importlib.import_module(OPS_MODULE).register(ctx, pool, settings)
 
+    leases = None
+    if settings.leases:
+        leases = NodeLeases(
+            ctx.js,
+            ctx.names,
+            settings,
+            list_nodes=runtime.list_node_uuids,
+            on_claimed=runtime.reload_node,
+            on_lost=runtime.remove_node,
+        )
+        runtime.leases = leases
+        await leases.open()
+
     await runtime.load_all()
     ctx.spawn(_sync_with_inventory(ctx, runtime), "collector-inventory-sync")
+    if leases is not None:
+        ctx.spawn(leases.run(ctx.stopping), "collector-node-leases")
 
     async def shutdown() -> None:
         await runtime.close()
+        if leases is not None:
+            await leases.release_all()
         for task in list(status_tasks):
             task.cancel()
 

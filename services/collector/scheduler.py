@@ -13,6 +13,7 @@ from libs.common.db import Database
 from services.collector import sampler, service
 from services.collector.config import CollectorSettings
 from services.collector.credentials import CredentialsUnavailable, NodeSecret, SecretBox, SecretDecryptionError
+from services.collector.leases import NodeLeases
 from services.collector.models import Node
 from services.collector.publisher import Publisher, StopPublishing
 from services.collector.ssh import NodeTarget, NodeUnreachable, SshPool, UnknownNode
@@ -65,12 +66,20 @@ class CollectorRuntime:
         self.stopping = stopping
         self.nodes: dict[str, NodeState] = {}
         self.samplers: dict[str, tuple[bool, int]] = {}
+        # Set by main when HFD_COLLECTOR_LEASES is on; the leases then decide which nodes run here.
+        self.leases: NodeLeases | None = None
 
     def owns(self, node_uuid: str) -> bool:
-        # NOTE: replicas split nodes only by HFD_COLLECTOR_OWNED_NODES for now. Leases in a
-        # JetStream key-value bucket would go here, so that a replica takes over a stopped one's nodes.
+        # NOTE: only owned nodes enter the SSH pool, so a command request for another replica's
+        # node that reaches this replica through the queue group fails with 404 or 503.
+        if self.leases is not None:
+            return self.leases.holds(node_uuid)
         owned = self.settings.owned_node_set()
         return not owned or node_uuid in owned
+
+    async def list_node_uuids(self) -> list[str]:
+        async with self.db.session() as session:
+            return [node.node_uuid for node in await service.list_nodes(session)]
 
     async def load_all(self) -> None:
         """Load every stored node this replica owns and start collecting from it."""
@@ -89,6 +98,8 @@ class CollectorRuntime:
             collectors = await service.list_collectors(session, node_uuids=[node_uuid]) if node else []
         if node is None or not self.owns(node_uuid):
             await self.remove_node(node_uuid)
+            if node is not None and self.leases is not None:
+                self.leases.wake.set()  # a new node: claim it now instead of at the next scan
             return
 
         try:
