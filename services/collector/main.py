@@ -68,7 +68,7 @@ async def start(ctx: ServiceContext) -> None:
             settings,
             list_nodes=runtime.list_node_uuids,
             on_claimed=runtime.reload_node,
-            on_lost=runtime.remove_node,
+            on_lost=runtime.stop_collecting,
         )
         runtime.leases = leases
         await leases.open()

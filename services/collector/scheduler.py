@@ -70,8 +70,8 @@ class CollectorRuntime:
         self.leases: NodeLeases | None = None
 
     def owns(self, node_uuid: str) -> bool:
-        # NOTE: only owned nodes enter the SSH pool, so a command request for another replica's
-        # node that reaches this replica through the queue group fails with 404 or 503.
+        # NOTE: without leases only owned nodes enter the SSH pool, so with HFD_COLLECTOR_OWNED_NODES
+        # a command request for another replica's node that reaches this replica fails with 404.
         if self.leases is not None:
             return self.leases.holds(node_uuid)
         owned = self.settings.owned_node_set()
@@ -96,10 +96,8 @@ class CollectorRuntime:
         async with self.db.session() as session:
             node = await service.get(session, node_uuid=node_uuid)
             collectors = await service.list_collectors(session, node_uuids=[node_uuid]) if node else []
-        if node is None or not self.owns(node_uuid):
+        if node is None or (self.leases is None and not self.owns(node_uuid)):
             await self.remove_node(node_uuid)
-            if node is not None and self.leases is not None:
-                self.leases.wake.set()  # a new node: claim it now instead of at the next scan
             return
 
         try:
@@ -110,6 +108,14 @@ class CollectorRuntime:
             return
 
         self.pool.set_node(_target(node), secret, node.known_host_key, credentials_from=node.credentials_from_node)
+        if not self.owns(node_uuid):
+            # With leases every replica keeps every node in its pool, so that a command request
+            # reaching any replica through the queue group can run. Only the holder collects.
+            await self.stop_collecting(node_uuid)
+            if self.leases is not None:
+                self.leases.wake.set()  # a new node: claim it now instead of at the next scan
+            return
+
         state = self.nodes.get(node_uuid)
         if state is None:
             state = NodeState(node_uuid, node.cluster_uuid, [], True, self.settings.default_interval)
@@ -163,12 +169,16 @@ class CollectorRuntime:
         return self.samplers.get(cluster_uuid, (True, int(self.settings.metric_interval)))
 
     async def remove_node(self, node_uuid: str) -> None:
+        await self.stop_collecting(node_uuid)
+        await self.pool.remove_node(node_uuid)
+
+    async def stop_collecting(self, node_uuid: str) -> None:
+        """Cancel the node's tail and sampling tasks; its SSH pool entry stays for commands."""
         state = self.nodes.pop(node_uuid, None)
         if state is not None:
             for task in state.tasks:
                 task.cancel()
             await asyncio.gather(*state.tasks, return_exceptions=True)
-        await self.pool.remove_node(node_uuid)
 
     async def close(self) -> None:
         for node_uuid in list(self.nodes):

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from nats.js.errors import KeyNotFoundError
 
+from services.collector.policy import SYSTEM_AI_PRINCIPAL
 from tests.collector.conftest import Bus, collector_env
 from tests.collector.test_democluster import register_demo_nodes
 from tests.conftest import start_stack
@@ -88,6 +89,14 @@ async def test_leases_split_nodes_and_take_over(infra, two_collectors, demo_clus
         assert None not in split.values(), f"a node has no lease: {split}"
         assert set(split.values()) == set(pids), f"nodes not split between both processes: {split}"
 
+        # A command request reaches either process through the queue group, and both can run it.
+        for node_uuid in node_uuids:
+            for _ in range(4):
+                body = {"node_uuid": node_uuid, "command_id": "jps", "args": {}, "timeout": 20}
+                reply = await bus.call("commands.run", body, principal=SYSTEM_AI_PRINCIPAL)
+                assert reply.status == 200, reply.body
+                assert reply.body["status"] == "success"
+
         # Kill the process that holds more nodes without letting it release its leases.
         victim_pid, _ = Counter(split.values()).most_common(1)[0]
         survivor_pid = next(pid for pid in pids if pid != victim_pid)
@@ -97,9 +106,9 @@ async def test_leases_split_nodes_and_take_over(infra, two_collectors, demo_clus
         killed_wall_clock = datetime.now(UTC)
         killed_at = asyncio.get_running_loop().time()
 
-        taken = await wait_for_holders(bus, node_uuids, lambda h: set(h.values()) == {survivor_pid}, timeout=30)
+        holders_after = await wait_for_holders(bus, node_uuids, lambda h: set(h.values()) == {survivor_pid}, timeout=30)
         takeover_seconds = asyncio.get_running_loop().time() - killed_at
-        assert set(taken.values()) == {survivor_pid}, f"survivor did not take every node: {taken}"
+        assert set(holders_after.values()) == {survivor_pid}, f"survivor did not take every node: {holders_after}"
 
         # Collection goes on from the stored offsets: let the survivor read past the handover.
         await asyncio.sleep(8)
