@@ -9,6 +9,7 @@ import asyncio
 import uuid
 
 import asyncpg
+import asyncssh
 import pytest
 
 from libs.common.rpc import Principal, RpcRequest
@@ -143,6 +144,37 @@ async def test_discovered_worker_uses_master_login(infra, discovery_stack, demo_
         collected = await wait_until(worker_batches)
         assert collected, "no log batch from the discovered worker"
         assert (await node_status(bus, cluster_uuid))[worker.name]["reachable"] is True
+
+        # A new key on the master applies to the worker at once: the worker reconnects with it.
+        master = next(node for node in demo_cluster.manifest.nodes if "namenode" in node.roles)
+        master_upsert = {
+            **upsert,
+            "node_uuid": master_uuid,
+            "name": master.name,
+            "address": master.address,
+            "port": master.port,
+            "known_host_key": master.host_public_key,
+            "log_dirs": [str(folder) for folder in master.log_dirs],
+            "credentials_from_node": None,
+        }
+        unknown_key = asyncssh.generate_private_key("ssh-ed25519").export_private_key().decode()
+        await call_ok(bus, "collector", "nodes.upsert", {**master_upsert, "private_key": unknown_key})
+
+        async def worker_rejected():
+            node = (await node_status(bus, cluster_uuid))[worker.name]
+            return node if node["reachable"] is False else None
+
+        rejected = await wait_until(worker_rejected, timeout=20)
+        assert rejected is not None, "worker still reachable after the master's key changed"
+        assert rejected["error"] == "authentication failed"
+
+        master_key = master.private_key_path.read_text()
+        await call_ok(bus, "collector", "nodes.upsert", {**master_upsert, "private_key": master_key})
+
+        async def worker_reachable():
+            return (await node_status(bus, cluster_uuid))[worker.name]["reachable"] is True
+
+        assert await wait_until(worker_reachable, timeout=20), "worker not reachable with the master's key again"
 
         # Removing the master leaves the worker without a login: it reconnects and reports the reason.
         await call_ok(bus, "collector", "nodes.remove", {"node_uuid": master_uuid})
