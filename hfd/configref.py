@@ -1,11 +1,14 @@
 """The configuration reference in docs/operations.md, generated from the settings classes.
 
-``python -m hfd.configref`` prints it; a test checks that the docs hold the current output,
-so the reference cannot drift from the code.
+``python -m hfd.configref`` prints it and ``python -m hfd.configref --write`` replaces the
+block in the operations docs; a test checks that the docs hold the current output, so the
+reference cannot drift from the code.
 """
 
 import importlib
 import json
+import sys
+from pathlib import Path
 
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
@@ -69,5 +72,23 @@ def generated_block() -> str:
     return f"{BEGIN_MARK}\n\n{render()}\n{END_MARK}"
 
 
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+OPERATIONS_DOCS = ("operations.md", "operations.zh-CN.md")
+
+
+def write_docs() -> None:
+    """Replace the generated block of each operations doc with the current reference."""
+    block = generated_block()
+    for name in OPERATIONS_DOCS:
+        path = DOCS / name
+        text = path.read_text()
+        start = text.index(BEGIN_MARK)
+        end = text.index(END_MARK) + len(END_MARK)
+        path.write_text(text[:start] + block + text[end:])
+
+
 if __name__ == "__main__":
-    print(generated_block())
+    if "--write" in sys.argv[1:]:
+        write_docs()
+    else:
+        print(generated_block())

@@ -12,4 +12,4 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 @pytest.mark.parametrize("name", ["operations.md", "operations.zh-CN.md"])
 def test_operations_doc_has_current_config_reference(name):
     text = (DOCS / name).read_text()
-    assert generated_block() in text, f"regenerate the reference in docs/{name} with: python -m hfd.configref"
+    assert generated_block() in text, f"regenerate the reference in docs/{name} with: python -m hfd.configref --write"
