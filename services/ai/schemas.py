@@ -102,7 +102,9 @@ class ChatRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    messages: list[ChatMessageIn] | None = Field(default=None, description=f"At most {MAX_CHAT_MESSAGES} messages.")
+    messages: list[ChatMessageIn] | None = Field(
+        default=None, max_length=MAX_CHAT_MESSAGES, description=f"At most {MAX_CHAT_MESSAGES} messages."
+    )
     sessionId: str | None = Field(default=None, pattern=SESSION_ID)
     message: str | None = Field(default=None, min_length=1, max_length=20_000)
     stream: bool = False
@@ -115,10 +117,6 @@ class ChatRequest(BaseModel):
             raise ValueError("give either messages or message")
         if self.messages is not None and not any(item.role == "user" for item in self.messages):
             raise ValueError("messages must contain at least one user message")
-        # NOTE: checked here rather than with Field(max_length=...), because the shared
-        # translation of pydantic's "too_long" list error fails (KeyError 'limit') and gives a 500.
-        if self.messages is not None and len(self.messages) > MAX_CHAT_MESSAGES:
-            raise ValueError(f"messages may hold at most {MAX_CHAT_MESSAGES} items")
         # The whole request travels in one NATS message, whose default limit is 1 MiB.
         if self.messages is not None and sum(len(item.content) for item in self.messages) > MAX_CHAT_CHARS:
             raise ValueError(f"messages may hold at most {MAX_CHAT_CHARS} characters in total")

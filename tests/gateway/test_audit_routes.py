@@ -1,5 +1,6 @@
 """The audit trail: records of state changes, who may read, write and delete them."""
 
+import time
 import uuid
 
 import pytest
@@ -82,6 +83,12 @@ def test_read_request_is_not_recorded(api):
     assert "x-operation-id" not in response.headers
 
 
+def _total_settled(api, headers: dict) -> bool:
+    before = api.request("GET", "/sys-exec-logs", params={"size": 1}, headers=headers).json()["total"]
+    time.sleep(1.0)
+    return api.request("GET", "/sys-exec-logs", params={"size": 1}, headers=headers).json()["total"] == before
+
+
 def test_list_shape_and_pagination(api):
     admin = api.admin().headers
     for _ in range(3):
@@ -89,6 +96,9 @@ def test_list_shape_and_pagination(api):
             "POST", "/sys-exec-logs", json={"user_id": api.admin().user_id, "description": "page test"}, headers=admin
         )
     wait_for(lambda: api.request("GET", "/sys-exec-logs", params={"size": 1}, headers=admin).json()["total"] >= 3)
+    # The POSTs' own audit events arrive asynchronously; page only once the total stops moving,
+    # or a record stored between the two reads shifts the pages.
+    wait_for(lambda: _total_settled(api, admin))
 
     first = api.request("GET", "/sys-exec-logs", params={"page": 1, "size": 2}, headers=admin).json()
     second = api.request("GET", "/sys-exec-logs", params={"page": 2, "size": 2}, headers=admin).json()
