@@ -71,6 +71,21 @@ HDFS_DAEMONS = frozenset(daemon.value for daemon in HdfsDaemon)
 CLUSTER_START_ORDER = ("namenode", "secondarynamenode", "journalnode", "datanode", "resourcemanager", "nodemanager")
 
 
+
+# A reply travels in one NATS message (1 MiB by default), so log content in a reply is capped
+# below that, keeping the newest lines.
+REPLY_CONTENT_BYTES = 768 * 1024
+
+
+def keep_tail_bytes(text: str, limit: int) -> tuple[str, bool]:
+    """Return the end of ``text`` that fits in ``limit`` UTF-8 bytes, cut at a line start, and whether it was cut."""
+    encoded = text.encode()
+    if len(encoded) <= limit:
+        return text, False
+    tail = encoded[len(encoded) - limit :].decode(errors="ignore")
+    newline = tail.find("\n")
+    return (tail[newline + 1 :] if newline >= 0 else tail), True
+
 class RunCommandRequest(BaseModel):
     """Body of the internal ``commands.run``."""
 
@@ -336,7 +351,8 @@ class OpsHandlers:
             raise OpsError(
                 "not_found", status_code=404, message_code="log_file_not_found", field="log_type", lang=request.lang
             )
-        return {"node_name": node.name, "log_type": log_type, "log_content": "\n".join(lines)}
+        content, truncated = keep_tail_bytes("\n".join(lines), REPLY_CONTENT_BYTES)
+        return {"node_name": node.name, "log_type": log_type, "log_content": content, "truncated": truncated}
 
     async def all_logs(self, request: RpcRequest) -> dict:
         """Read the newest file of a log type on every node of the caller (``GET /hadoop/logs/all/{log_type}/``).
@@ -359,8 +375,11 @@ class OpsHandlers:
             async with limit:
                 return await self._node_entry(context, node, log_type, per_node)
 
-        entries = await asyncio.gather(*(read(node) for node in nodes))
-        return {"logs": [entry for entry in entries if entry is not None]}
+        entries = [entry for entry in await asyncio.gather(*(read(node) for node in nodes)) if entry is not None]
+        per_entry_bytes = REPLY_CONTENT_BYTES // max(1, len(entries))
+        for entry in entries:
+            entry["log_content"], entry["truncated"] = keep_tail_bytes(entry["log_content"], per_entry_bytes)
+        return {"logs": entries}
 
     async def log_files(self, request: RpcRequest) -> dict:
         """List the files in a node's log directories (``GET /hadoop/logs/files/{node_name}/``)."""

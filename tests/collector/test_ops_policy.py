@@ -298,3 +298,21 @@ def test_filter_lines_stops_slow_pattern_at_budget():
     with pytest.raises(PatternTimeout):
         asyncio.run(filter_lines("a*a*a*a*b", ["a" * 3000] * 10, budget=0.5))
     assert time.monotonic() - started < 3.0
+
+
+def test_keep_tail_bytes_cuts_at_line_start():
+    from services.collector.ops import keep_tail_bytes
+
+    text = "\n".join(f"line {number:04d} " + "x" * 50 for number in range(1000))
+    kept, truncated = keep_tail_bytes(text, 4096)
+
+    assert truncated is True
+    assert len(kept.encode()) <= 4096
+    assert kept.startswith("line ")
+    assert kept.endswith(text.rsplit("\n", 1)[1])
+
+
+def test_keep_tail_bytes_leaves_short_text():
+    from services.collector.ops import keep_tail_bytes
+
+    assert keep_tail_bytes("a\nb", 10) == ("a\nb", False)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from libs.common.errors import Unavailable
 from libs.common.rpc import Principal, RpcRequest
@@ -47,6 +47,7 @@ class NodeLogResponse(BaseModel):
     node_name: str
     log_type: str
     log_content: str
+    truncated: bool = Field(default=False, description="True when older lines were cut to keep the reply small.")
     error: str | None = None
 
 
