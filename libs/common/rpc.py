@@ -196,7 +196,12 @@ class RpcService:
         async def handle(msg: nats.micro.Request) -> None:
             started = time.perf_counter()
             reply = await self._dispatch(operation, handler, msg.data)
-            await msg.respond(reply.model_dump_json().encode())
+            try:
+                await msg.respond(reply.model_dump_json().encode())
+            except Exception as error:  # e.g. a reply over the server's max_payload
+                logger.error("rpc reply not sent service=%s op=%s error=%s", self.service, operation, error)
+                reply = RpcReply(status=500, body={"detail": "server_error"})
+                await msg.respond(reply.model_dump_json().encode())
             metrics.RPC_HANDLED.labels(self.service, operation, str(reply.status)).inc()
             metrics.RPC_LATENCY.labels(self.service, operation).observe(time.perf_counter() - started)
 
@@ -249,7 +254,14 @@ class RpcClient:
                 type(error).__name__,
             )
             raise Unavailable() from error
-        return RpcReply.model_validate_json(msg.data)
+        try:
+            return RpcReply.model_validate_json(msg.data)
+        except ValidationError:
+            # nats.micro answers an exception it caught itself with an empty body and error headers.
+            logger.warning(
+                "rpc reply unreadable subject=%s request_id=%s headers=%s", subject, request.request_id, msg.headers
+            )
+            return RpcReply(status=500, body={"detail": "server_error"})
 
     async def call_ok(self, service: str, operation: str, request: RpcRequest, **kwargs: Any) -> Any:
         """Like ``call``, but return the body of a 2xx reply and raise ``ServiceError`` otherwise."""
