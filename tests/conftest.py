@@ -1,4 +1,4 @@
-"""Session fixtures: real NATS and PostgreSQL, and helpers to start our services."""
+"""Shared fixtures: real NATS and PostgreSQL for each test package, and helpers to start our services."""
 
 import pytest
 
@@ -30,7 +30,7 @@ def real_data():
 
 
 def start_stack(infra: Infra, *services: str, **extra_env: str) -> Stack:
-    """Start ``services`` (``gateway`` included when named) and wait until they answer."""
+    """Start ``services`` (``gateway`` included when named) and wait until each replies to a ping."""
     stack = Stack(infra, list(services), extra_env)
     try:
         return stack.start()

@@ -42,7 +42,7 @@ class Principal(BaseModel):
 
 
 class RpcRequest(BaseModel):
-    """What the gateway sends to a service endpoint."""
+    """The envelope the gateway sends to a service endpoint."""
 
     principal: Principal | None = None
     params: dict[str, Any] = {}
@@ -60,7 +60,7 @@ class RpcRequest(BaseModel):
 
 
 class RpcReply(BaseModel):
-    """What a service sends back: an HTTP-like status and the JSON body."""
+    """A service's reply: an HTTP-like status and the JSON body."""
 
     status: int = 200
     body: Any = None
@@ -241,7 +241,7 @@ class RpcClient:
     async def call(
         self, service: str, operation: str, request: RpcRequest, *, timeout: float | None = None
     ) -> RpcReply:
-        """Send ``request``; raise ``Unavailable`` when no replica answers in time."""
+        """Send ``request`` and return the reply; raise ``Unavailable`` when no replica replies in time."""
         subject = self.names.rpc(service, operation)
         payload = request.model_dump_json().encode()
         try:
@@ -257,7 +257,7 @@ class RpcClient:
         try:
             return RpcReply.model_validate_json(msg.data)
         except ValidationError:
-            # nats.micro answers an exception it caught itself with an empty body and error headers.
+            # nats.micro replies to an exception it caught itself with an empty body and error headers.
             logger.warning(
                 "rpc reply unreadable subject=%s request_id=%s headers=%s", subject, request.request_id, msg.headers
             )
