@@ -133,6 +133,8 @@ class NodeLeases:
             # keeps replicas from passing nodes back and forth when the count does not divide.
             for node_uuid in sorted(self.held)[share:]:
                 await self._release(node_uuid)
+            # Claim again only next period, so the joining replica gets a chance at these nodes.
+            return
         for node_uuid in nodes:
             if len(self.held) >= limit:
                 break
