@@ -134,7 +134,7 @@ def demo(
     except (_Stop, KeyboardInterrupt):
         click.echo("stopping the demo ...")
     except httpx.HTTPError as error:
-        raise click.ClickException(f"the API did not answer as expected: {error}") from None
+        raise click.ClickException(f"the API request failed or returned an unexpected response: {error}") from None
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

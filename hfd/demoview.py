@@ -16,7 +16,7 @@ POLL_SECONDS = 2.0
 
 @dataclass
 class Snapshot:
-    """What the view shows, read from the API in one poll."""
+    """The nodes, incidents, diagnoses and commands read from the API in one poll."""
 
     nodes: list[dict] = field(default_factory=list)
     incidents: list[dict] = field(default_factory=list)

@@ -33,7 +33,7 @@ DEFAULT_METRICS_PORTS = {"auth": 9101, "inventory": 9102, "collector": 9103, "fa
 
 @dataclass
 class ServiceContext:
-    """What a running service gets: its connections, its RPC service and a way to run tasks."""
+    """The running service's connections, RPC service and background tasks."""
 
     name: str
     common: CommonSettings
@@ -139,7 +139,7 @@ async def _shutdown(ctx: ServiceContext) -> None:
         except Exception:
             logger.exception("cleanup failed service=%s", ctx.name)
     # Endpoints and consumers are already stopped, so a drain would only wait on the cancelled
-    # pull subscriptions; flushing sends what was published, then the connection closes.
+    # pull subscriptions. A flush sends what was published before the connection closes.
     try:
         await ctx.nc.flush(timeout=2)
     except Exception as error:

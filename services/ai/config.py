@@ -49,7 +49,7 @@ class AiSettings(BaseSettings):
         default=10, ge=1, description="New occurrences needed, besides the growth factor, to diagnose again."
     )
     rediagnose_min_interval_seconds: int = Field(
-        default=600, ge=0, description="Least time between two diagnoses of a growing incident."
+        default=600, ge=0, description="Minimum seconds between two diagnoses of a growing incident."
     )
     tool_output_max_chars: int = Field(default=6000, ge=200, le=100_000, description="Bound of one tool result.")
     tool_timeout_seconds: int = Field(default=30, ge=1, le=300, description="Timeout of one diagnostic command.")
