@@ -7,6 +7,7 @@ single-machine install needs no servers of its own and never collides with runni
 import asyncio
 import logging
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -21,11 +22,38 @@ LOOPBACK = "127.0.0.1"
 DATABASE_NAME = "hfd"
 
 
+# Ports handed out for a later bind come from below the kernel's ephemeral range, because a
+# port from that range can go to another process's bind to port 0 (a metrics endpoint, an
+# outgoing connection) before the caller binds it.
+LOW_PORT = 10000
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
 def free_port(host: str = LOOPBACK) -> int:
-    """Return a TCP port that is free on ``host`` right now."""
+    """Return a TCP port that is free on ``host`` right now and outside the ephemeral range."""
+    first_ephemeral = _first_ephemeral_port()
+    candidates = list(range(LOW_PORT, first_ephemeral))
+    random.shuffle(candidates)
+    for port in candidates[:200]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            return port
+
+    # No free port below the ephemeral range: fall back to one the kernel picks.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
         return probe.getsockname()[1]
+
+
+def _first_ephemeral_port() -> int:
+    try:
+        low = int(EPHEMERAL_RANGE_FILE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default range starts here
+    return low if low > LOW_PORT + 1000 else LOW_PORT + 1000
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:

@@ -61,8 +61,13 @@ class Infra:
         return environment
 
 
-def start_infra() -> Infra:
-    """Find or start NATS and PostgreSQL and create this session's database."""
+def start_infra(admin_database_url: str | None = None) -> Infra:
+    """Find or start NATS and PostgreSQL and create this session's database.
+
+    ``admin_database_url`` selects a PostgreSQL server that the caller owns, such as one that a
+    test kills. Stale sessions are then not swept: that server contains none of the databases of
+    the sessions on the shared NATS server, so every one of them would look stale.
+    """
     work_dir = Path(tempfile.mkdtemp(prefix="hfd-test-"))
     embedded = []
 
@@ -75,7 +80,7 @@ def start_infra() -> Infra:
             nats_url = server.start()
             embedded.append(server)
 
-    admin_url = os.environ.get("HFD_TEST_DATABASE_URL")
+    admin_url = admin_database_url or os.environ.get("HFD_TEST_DATABASE_URL")
     if not admin_url:
         if port_open("127.0.0.1", 5432):
             admin_url = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -84,7 +89,8 @@ def start_infra() -> Infra:
             admin_url = server.start().rsplit("/", 1)[0] + "/postgres"
             embedded.append(server)
 
-    asyncio.run(sweep_stale_sessions(nats_url, admin_url))
+    if admin_database_url is None:
+        asyncio.run(sweep_stale_sessions(nats_url, admin_url))
     suffix = secrets.token_hex(4)
     database_name = f"hfd_test_{suffix}"
     asyncio.run(_execute(admin_url, f'CREATE DATABASE "{database_name}"'))
@@ -219,6 +225,9 @@ class Stack:
         self.port = free_port()
         self.processes: dict[str, subprocess.Popen] = {}
         self.logs_dir = infra.work_dir / f"logs-{secrets.token_hex(3)}"
+        # Size of each service's log when its current process started, so that readiness is read
+        # only from what that process wrote.
+        self.log_offsets: dict[str, int] = {}
 
     @property
     def base_url(self) -> str:
@@ -235,7 +244,9 @@ class Stack:
         command = [sys.executable, "-m", "hfd.cli", "serve", service]
         if service == "gateway":
             command += ["--port", str(self.port)]
-        log = open(self.logs_dir / f"{service}.log", "ab")  # noqa: SIM115 - closed at stop
+        log_path = self.logs_dir / f"{service}.log"
+        self.log_offsets[service] = log_path.stat().st_size if log_path.exists() else 0
+        log = open(log_path, "ab")  # noqa: SIM115 - closed at stop
         process = subprocess.Popen(
             command,
             cwd=REPO_ROOT,
@@ -248,7 +259,11 @@ class Stack:
         return process
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        """Wait until every backend answers ``$SRV.PING`` and the gateway answers HTTP."""
+        """Wait until every backend replies to ``$SRV.PING`` and logs that it is ready, and the gateway serves HTTP.
+
+        The log line matters when another stack runs a replica of the same service: its replica
+        replies to the ping before this stack's process is ready.
+        """
         deadline = time.monotonic() + timeout
         backends = [name for name in self.services if name != "gateway"]
         asyncio.run(self._wait_pings(backends, deadline))
@@ -256,7 +271,7 @@ class Stack:
             while time.monotonic() < deadline:
                 self._check_alive()
                 try:
-                    if httpx.get(f"{self.base_url}/api/v1/health", timeout=2).status_code < 500:
+                    if _is_gateway_health(httpx.get(f"{self.base_url}/api/v1/health", timeout=2)):
                         return
                 except httpx.HTTPError:
                     pass
@@ -269,20 +284,29 @@ class Stack:
         from libs.common.names import Names
 
         names = Names(self.extra_env.get("HFD_NATS_PREFIX", self.infra.prefix))
-        nc = await nats.connect(self.extra_env.get("HFD_NATS_URL", self.infra.nats_url))
+        url = self.extra_env.get("HFD_NATS_URL", self.infra.nats_url)
+        # HFD_NATS_URL may list several servers, comma-separated, as the services accept it.
+        nc = await nats.connect([server.strip() for server in url.split(",") if server.strip()])
         try:
             for service in services:
+                ping_subject = f"$SRV.PING.{names.service(service)}"
                 while True:
                     self._check_alive()
-                    try:
-                        await nc.request(f"$SRV.PING.{names.service(service)}", b"", timeout=0.5)
+                    if await _replies_to_ping(nc, ping_subject) and self._logged_ready(service):
                         break
-                    except Exception:
-                        if time.monotonic() > deadline:
-                            raise TimeoutError(f"{service} not ready; see {self.logs_dir}/{service}.log") from None
-                        await asyncio.sleep(0.1)
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{service} not ready; see {self.logs_dir}/{service}.log") from None
+                    await asyncio.sleep(0.1)
         finally:
             await nc.close()
+
+    def _logged_ready(self, service: str) -> bool:
+        """Tell whether the current process of ``service`` has logged that it serves requests."""
+        if service not in self.processes:
+            return True  # a service started outside this stack
+        with open(self.logs_dir / f"{service}.log", "rb") as log:
+            log.seek(self.log_offsets.get(service, 0))
+            return f"service ready service={service}".encode() in log.read()
 
     def _check_alive(self) -> None:
         for service, process in self.processes.items():
@@ -307,3 +331,22 @@ class Stack:
 
     def log(self, service: str) -> str:
         return (self.logs_dir / f"{service}.log").read_text(errors="replace")
+
+
+async def _replies_to_ping(nc, subject: str) -> bool:
+    try:
+        await nc.request(subject, b"", timeout=0.5)
+    except Exception:  # no responder yet, or a timeout
+        return False
+    return True
+
+
+def _is_gateway_health(response: httpx.Response) -> bool:
+    """Tell whether ``response`` is the gateway's health report, not another server's page on a reused port."""
+    if response.status_code >= 500:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and "status" in body

@@ -42,7 +42,9 @@ async def run_consumer(
         deliver_policy=deliver_policy,
         filter_subject=filter_subject,
     )
-    subscription = await js.pull_subscribe(filter_subject, durable=durable, stream=stream, config=config)
+    subscription = await _subscribe(js, stream, durable, filter_subject, config, stopping)
+    if subscription is None:
+        return
     logger.info("consumer started stream=%s durable=%s subject=%s", stream, durable, filter_subject)
     failures = 0
 
@@ -57,7 +59,7 @@ async def run_consumer(
             continue
 
         try:
-            await handler(messages)
+            await _with_progress(handler(messages), messages, ack_wait)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -65,17 +67,98 @@ async def run_consumer(
             delay = min(30.0, 0.5 * 2**min(failures, 6))
             logger.exception("consumer batch failed durable=%s size=%d retry_in=%.1fs", durable, len(messages), delay)
             metrics.EVENTS_CONSUMED.labels(durable, "failed").inc(len(messages))
-            for message in messages:
-                await message.nak(delay=delay)
+            # The batch goes back at once and this loop waits before it fetches again, so the
+            # batch is first in line then. A NAK with a delay would let later messages overtake
+            # it, which changes what order-dependent handlers (the faults engines) detect.
+            await _settle(messages, "nak", durable)
+            await _wait(stopping, delay)
             continue
 
         failures = 0
-        for message in messages:
-            await message.ack()
+        await _settle(messages, "ack", durable)
         metrics.EVENTS_CONSUMED.labels(durable, "ok").inc(len(messages))
         await _report_lag(subscription, durable)
 
     logger.info("consumer stopped durable=%s", durable)
+
+
+async def _subscribe(
+    js: JetStreamContext,
+    stream: str,
+    durable: str,
+    filter_subject: str,
+    config: ConsumerConfig,
+    stopping: asyncio.Event,
+) -> JetStreamContext.PullSubscription | None:
+    """Bind to the durable consumer, creating it if needed; retry until it works or ``stopping`` is set.
+
+    Binding fails while NATS is unreachable or the stream has no leader, for example just
+    after a NATS server of a cluster died. The service then waits instead of losing its consumer.
+    """
+    attempt = 0
+    while not stopping.is_set():
+        try:
+            return await js.pull_subscribe(filter_subject, durable=durable, stream=stream, config=config)
+        except Exception as error:
+            attempt += 1
+            delay = min(10.0, 0.5 * 2**min(attempt, 5))
+            logger.warning(
+                "consumer subscribe failed stream=%s durable=%s attempt=%d retry_in=%.1fs error=%r",
+                stream,
+                durable,
+                attempt,
+                delay,
+                error,
+            )
+            await _wait(stopping, delay)
+    return None
+
+
+async def _settle(messages: list[Msg], verb: str, durable: str) -> None:
+    """Acknowledge (``ack``) or return (``nak``) ``messages``; a failure leaves them to JetStream's redelivery.
+
+    An acknowledgement can fail while the connection is down. JetStream then delivers the
+    message again after the ack wait, and the handlers are idempotent.
+    """
+    for message in messages:
+        try:
+            await getattr(message, verb)()
+        except Exception as error:
+            logger.warning("consumer %s failed durable=%s subject=%s error=%r", verb, durable, message.subject, error)
+            return
+
+
+async def _wait(stopping: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds`` or until ``stopping`` is set."""
+    try:
+        await asyncio.wait_for(stopping.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
+
+
+async def _with_progress(work: Awaitable[None], messages: list[Msg], ack_wait: float) -> None:
+    """Await ``work`` while telling JetStream every third of ``ack_wait`` that ``messages`` are in progress.
+
+    A batch may take longer than the ack wait (a model diagnosis, a lock held by another
+    replica), yet a short ack wait redelivers the batch of a process that died soon.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _pending = await asyncio.wait({task}, timeout=ack_wait / 3)
+            if done:
+                task.result()  # raises the handler's exception
+                return
+            for message in messages:
+                try:
+                    await message.in_progress()
+                except Exception as error:  # the batch goes on, and at worst JetStream delivers it again
+                    logger.warning("in-progress ack failed subject=%s error=%s", message.subject, error)
+                    break
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
 async def _report_lag(subscription, durable: str) -> None:

@@ -49,6 +49,25 @@ class NotFound(ServiceError):
     code = "not_found"
 
 
+class UnknownReference(NotFound):
+    """404 ``not_found`` for a value that names nothing the caller may see, such as a ``cluster`` filter.
+
+    The body names the field and carries the localised text of ``message_code`` (for example
+    ``cluster_not_found``), in the shape the collector's operation errors use.
+    """
+
+    def __init__(self, field: str, message_code: str, lang: str) -> None:
+        super().__init__()
+        self.field = field
+        self.message_code = message_code
+        self.lang = lang
+
+    def body(self) -> dict[str, Any]:
+        from libs.common.i18n import message
+
+        return {"detail": self.code, "message": message(self.message_code, self.lang), "field": self.field}  # type: ignore[arg-type]
+
+
 class Conflict(ServiceError):
     status_code = 409
     code = "conflict"

@@ -5,6 +5,8 @@ Services look messages up by code; ``Accept-Language: en`` (or any ``en-*``) sel
 
 from typing import Literal
 
+from libs.common.log_dirs import SHARED_FOLDERS, SYSTEM_TREE_PARENTS, SYSTEM_TREES
+
 Language = Literal["zh", "en"]
 
 MESSAGES: dict[str, dict[str, str]] = {
@@ -45,7 +47,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "角色只能是 admin、operator 或 observer",
         "en": "Role must be admin, operator or observer",
     },
-    "invalid_status": {"zh": "状态取值不正确", "en": "Invalid status"},
+    "invalid_status": {"zh": "状态只能是 {choices}", "en": "Status must be one of: {choices}"},
     "last_admin": {
         "zh": "不能删除或降级最后一个管理员",
         "en": "The last admin cannot be deleted or demoted",
@@ -59,10 +61,23 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "请先修改初始密码(PATCH /api/v1/user/password)",
         "en": "Change the initial password first (PATCH /api/v1/user/password)",
     },
+    "bad_request": {
+        "zh": "请求无法解析,请发送合法且嵌套不过深的 JSON 请求体",
+        "en": "The request could not be parsed; send a valid JSON body that is not deeply nested",
+    },
     "method_not_allowed": {"zh": "该路径不支持此 HTTP 方法", "en": "This HTTP method is not allowed on this path"},
     "payload_too_large": {
         "zh": "请求体超过 {max_bytes} 字节上限",
         "en": "The request body exceeds the limit of {max_bytes} bytes",
+    },
+    "uri_too_long": {
+        "zh": "请求的 URL 超过 {max_bytes} 字节上限,请缩短路径或查询参数",
+        "en": "The request URL exceeds the limit of {max_bytes} bytes; shorten the path or the query",
+    },
+    "invalid_http_request": {"zh": "无法解析此 HTTP 请求", "en": "The HTTP request could not be parsed"},
+    "headers_too_large": {
+        "zh": "请求头合计超过 {max_bytes} 字节上限",
+        "en": "The request headers together exceed the limit of {max_bytes} bytes",
     },
     # Inventory: clusters, nodes and metric queries.
     "invalid_hostname": {
@@ -79,8 +94,27 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "SSH user must start with a lower-case letter or _, use only a-z, 0-9, _ and -, and be at most 32 long",
     },
     "invalid_log_dir": {
-        "zh": "日志目录须为绝对路径,不能包含 ..、空白、引号或 shell 特殊字符",
-        "en": "A log directory must be an absolute path without '..', whitespace, quotes or shell metacharacters",
+        "zh": "日志目录须为绝对路径,不超过 1024 个字符,只能包含字母、数字和 . _ + @ = , : / -,不能包含 .. 段",
+        "en": "A log directory must be an absolute path of at most 1024 characters, using only letters, digits "
+        "and . _ + @ = , : / -, without a '..' component",
+    },
+    "forbidden_log_dir": {
+        "zh": "请使用 Hadoop 的日志目录,如 /var/log/hadoop、/opt/hadoop/logs、/usr/local/hadoop/logs、"
+        "/home/<用户>/hadoop/logs 或 /data/hadoop/logs。日志目录不能是 /,不能是系统目录("
+        + "、".join(SYSTEM_TREES)
+        + ")或其中的目录,不能是它们的上级目录("
+        + "、".join(parent for parent in SYSTEM_TREE_PARENTS if parent != "/")
+        + "),也不能是 "
+        + "、".join(SHARED_FOLDERS)
+        + " 本身、用户主目录 /home/<用户> 或以 . 开头的隐藏目录",
+        "en": "Use a Hadoop log directory such as /var/log/hadoop, /opt/hadoop/logs, /usr/local/hadoop/logs, "
+        "/home/<user>/hadoop/logs or /data/hadoop/logs. A log directory cannot be /, a system directory ("
+        + ", ".join(SYSTEM_TREES)
+        + ") or a folder inside one, a parent of one ("
+        + ", ".join(parent for parent in SYSTEM_TREE_PARENTS if parent != "/")
+        + "), "
+        + ", ".join(SHARED_FOLDERS)
+        + " themselves, a home directory /home/<user>, or a hidden folder (a name starting with .)",
     },
     "invalid_node_role": {
         "zh": "节点角色须为小写字母开头的短名称,如 namenode、datanode",
@@ -111,7 +145,21 @@ MESSAGES: dict[str, dict[str, str]] = {
     "value_too_large": {"zh": "不能大于 {bound}", "en": "Must be at most {bound}"},
     "invalid_choice": {"zh": "取值须为以下之一:{choices}", "en": "Must be one of: {choices}"},
     "invalid_type": {"zh": "数据类型不正确", "en": "Wrong data type"},
+    "invalid_type_expected": {"zh": "数据类型不正确,应为{expected}", "en": "Wrong data type: expected {expected}"},
+    "type_integer": {"zh": "整数", "en": "an integer"},
+    "type_number": {"zh": "数字", "en": "a number"},
+    "type_string": {"zh": "字符串", "en": "a string"},
+    "type_boolean": {"zh": "布尔值 true 或 false", "en": "true or false"},
+    "type_array": {"zh": "数组", "en": "a JSON array"},
+    "type_object": {"zh": "对象", "en": "a JSON object"},
+    "type_url": {"zh": "网址", "en": "a URL"},
+    "type_null": {"zh": "null", "en": "null"},
     "invalid_format": {"zh": "格式不正确", "en": "Invalid format"},
+    "invalid_format_expected": {"zh": "格式不正确,应为{format}", "en": "Invalid format: expected {format}"},
+    "invalid_format_pattern": {
+        "zh": "格式不正确,须匹配正则表达式 {pattern}",
+        "en": "Invalid format: must match the regular expression {pattern}",
+    },
     "unknown_field": {"zh": "不支持的字段", "en": "Unknown field"},
     "ssh_credentials_required": {
         "zh": "请提供 ssh_password 或 ssh_private_key",
@@ -301,6 +349,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "repair_not_pending": {
         "zh": "该修复已批准、拒绝或执行过,不能再次处理",
         "en": "This repair was already approved, rejected or run",
+    },
+    "cluster_repair_running": {
+        "zh": "该集群正有另一项修复在执行,本次修复未执行,仍为待批准状态,请稍后重试",
+        "en": "Another repair of this cluster is running, so this one did not run and stays pending; try again later",
     },
     # Gateway: request bodies whose text cannot be sent on to a service.
     "invalid_unicode": {

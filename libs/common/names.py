@@ -59,8 +59,23 @@ class Names:
     def audit(self, service: str) -> str:
         return self.subject(f"audit.{service}")
 
+    # Core NATS subjects (not stored in a stream).
+
+    def collector_state_changed(self) -> str:
+        """Return the subject on which a collector replica publishes the nodes and samplers it changed."""
+        return self.subject("hfd.collector.events.state_changed")
+
 
 def subject_token(value: str) -> str:
     """Turn an id into one safe subject token: dots, wildcards and spaces become ``_``."""
     cleaned = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in value)
     return cleaned or "_"
+
+
+def revoked_family_key(family_id: str) -> str:
+    """Return the key in bucket ``revoked`` that marks a refresh-token family (the ``sid`` claim) as revoked.
+
+    Family ids are UUIDs, so the key holds only letters, digits, ``-`` and one ``.``, all valid
+    in a key-value key. Access-token ``jti`` keys are hex digits and never contain the dot.
+    """
+    return f"sid.{family_id}"

@@ -9,7 +9,7 @@ envelope, which only the gateway sets after checking the caller's token.
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 
 import nats.micro
@@ -18,8 +18,9 @@ from nats.errors import NoRespondersError, TimeoutError
 from pydantic import BaseModel, ValidationError
 
 from libs.common import metrics
-from libs.common.errors import FieldError, ServiceError, Unavailable, ValidationFailed, field_error
-from libs.common.i18n import MESSAGES
+from libs.common.db import database_unavailable
+from libs.common.errors import ServiceError, Unavailable, ValidationFailed
+from libs.common.field_errors import pydantic_field_error
 from libs.common.logging import bind_request_id
 from libs.common.names import Names
 
@@ -81,62 +82,6 @@ def validate_model(model: type[BaseModel], data: Any, lang: str) -> Any:
         raise ValidationFailed(failures) from None
 
 
-# Pydantic's error types mapped to message codes of ``libs.common.i18n``, so that every
-# message reads in the request's language instead of pydantic's English text.
-PYDANTIC_CODES = {
-    "string_too_long": "too_long",
-    "string_too_short": "too_short",
-    "greater_than_equal": "value_too_small",
-    "greater_than": "value_too_small",
-    "less_than_equal": "value_too_large",
-    "less_than": "value_too_large",
-    "literal_error": "invalid_choice",
-    "enum": "invalid_choice",
-    "string_pattern_mismatch": "invalid_format",
-    "extra_forbidden": "unknown_field",
-    "json_invalid": "invalid_json",
-}
-TYPE_ERRORS = {
-    "int_parsing", "int_type", "int_from_float", "float_parsing", "float_type", "string_type", "bytes_type",
-    "list_type", "dict_type", "model_type", "model_attributes_type", "bool_type", "bool_parsing",
-    "uuid_parsing", "uuid_type", "datetime_parsing", "datetime_type", "datetime_from_date_parsing",
-    "date_parsing", "date_type", "url_parsing", "url_type", "none_required", "is_instance_of",
-}
-
-
-def pydantic_field_error(item: Any, field: str, lang: str) -> FieldError:
-    """Turn one pydantic error into a ``FieldError`` whose message is in ``lang``.
-
-    A validator that raises ``PydanticCustomError`` with a message code of ``libs.common.i18n``
-    (such as ``weak_password``) keeps that code; pydantic's own error types map to codes of
-    ours; anything else becomes ``invalid_value``, with pydantic's text appended in English only.
-    """
-    kind = item["type"]
-    values = dict(item.get("ctx") or {})
-    if kind == "missing":
-        return field_error(field, "field_required", lang)
-    if kind in TYPE_ERRORS:
-        return field_error(field, "invalid_type", lang)
-    if kind in PYDANTIC_CODES or kind in MESSAGES:
-        for source in ("max_length", "min_length"):
-            if source in values:
-                values.setdefault("limit", values[source])
-                values.setdefault("max", values[source])
-        for source in ("ge", "gt", "le", "lt"):
-            if source in values:
-                values.setdefault("bound", values[source])
-        if "expected" in values:
-            expected = str(values["expected"])
-            values["choices"] = expected.replace(" or ", "、" if lang == "zh" else ", ")
-        code = kind if kind in MESSAGES else PYDANTIC_CODES[kind]
-        return field_error(field, code, lang, **values)
-
-    failure = field_error(field, "invalid_value", lang)
-    if lang == "en":
-        failure.message = f"{failure.message}: {item['msg']}"
-    return failure
-
-
 def _encode(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json", by_alias=True)
@@ -170,6 +115,11 @@ class RpcService:
 
     def add(self, operation: str, handler: Handler) -> None:
         self._handlers[operation] = handler
+
+    def add_all(self, handlers: Mapping[str, Handler]) -> None:
+        """Register each handler of ``handlers`` under its operation name."""
+        for operation, handler in handlers.items():
+            self.add(operation, handler)
 
     async def start(self) -> None:
         self._micro = await nats.micro.add_service(
@@ -219,7 +169,16 @@ class RpcService:
             result = await handler(request)
         except ServiceError as error:
             return RpcReply(status=error.status_code, body=error.body())
-        except Exception:
+        except Exception as error:
+            if database_unavailable(error):
+                logger.warning(
+                    "rpc handler failed, database unavailable service=%s op=%s request_id=%s error=%r",
+                    self.service,
+                    operation,
+                    request.request_id,
+                    error,
+                )
+                return RpcReply(status=503, body=Unavailable().body())
             logger.exception(
                 "rpc handler failed service=%s op=%s request_id=%s", self.service, operation, request.request_id
             )

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,8 @@ class ServiceContext:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task] = field(default_factory=list)
     cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Set when a background task crashed, so that the process exits with a failure status.
+    crashed: bool = False
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task:
         """Run ``coro`` in the background; a crash is logged and stops the service."""
@@ -66,6 +69,7 @@ class ServiceContext:
         error = task.exception()
         if error is not None:
             logger.error("background task crashed service=%s task=%s", self.name, task.get_name(), exc_info=error)
+            self.crashed = True
             self.stopping.set()
 
 
@@ -73,16 +77,20 @@ StartHook = Callable[[ServiceContext], Awaitable[None]]
 
 
 def run_service(name: str, start: StartHook, *, database: bool = True) -> None:
-    """Run service ``name`` until SIGTERM or SIGINT."""
+    """Run service ``name`` until SIGTERM or SIGINT; exit with status 1 when a background task crashed."""
     common = get_common_settings()
     configure_logging(name, common.log_level, common.log_format)
     try:
-        asyncio.run(_serve(name, start, common, database))
+        crashed = asyncio.run(_serve(name, start, common, database))
     except KeyboardInterrupt:
-        pass
+        return
+    if crashed:
+        # A supervisor (Kubernetes, docker compose, systemd) then records a failure and restarts the service.
+        sys.exit(1)
 
 
-async def _serve(name: str, start: StartHook, common: CommonSettings, database: bool) -> None:
+async def _serve(name: str, start: StartHook, common: CommonSettings, database: bool) -> bool:
+    """Serve until stopped; return whether a background task crashed."""
     loop = asyncio.get_running_loop()
     names = Names(common.nats_prefix)
     stopping = asyncio.Event()
@@ -114,6 +122,7 @@ async def _serve(name: str, start: StartHook, common: CommonSettings, database: 
         await stopping.wait()
     finally:
         await _shutdown(ctx)
+    return ctx.crashed
 
 
 def _start_metrics(name: str, common: CommonSettings) -> None:

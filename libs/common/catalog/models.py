@@ -12,6 +12,8 @@ SEVERITY_ORDER: dict[str, int] = {"info": 0, "warning": 1, "error": 2, "critical
 Level = Literal["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
 
 KIND_NAME_PATTERN = r"^[a-z][a-z0-9_]{1,63}$"
+# The node role names that inventory accepts.
+ROLE_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 # Repair actions that the faults service knows how to run, with the parameters each requires.
@@ -47,6 +49,11 @@ class RepairAction(_Strict):
                     "run_diagnostic"]
     safe: bool
     params: dict[str, str | int | bool] = Field(default_factory=dict)
+    node_role: Annotated[str, StringConstraints(pattern=ROLE_NAME_PATTERN)] | None = Field(
+        default=None,
+        description="Inventory role (a daemon name such as namenode) of the node the action runs on. "
+        "Unset: the node that runs the daemon the action names, else the node that reported the fault.",
+    )
 
     @model_validator(mode="after")
     def _check_params(self) -> RepairAction:
