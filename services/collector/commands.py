@@ -1,4 +1,4 @@
-"""Running policy commands on nodes: node lookup, path confinement, execution and the exec log.
+"""Running policy commands on nodes: path confinement, execution and the exec log.
 
 ``CommandRunner.execute`` is the one way a policy command reaches a node. It first confines
 path arguments on the node itself with ``readlink -m``, run as the policy's ``path_resolve``
@@ -7,247 +7,26 @@ the validated arguments and writes the exec log row before the run and completes
 """
 
 import asyncio
-import json
 import logging
-import re
-import sys
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import Field, ValidationError
-from pydantic_core import PydanticCustomError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import ValidationError
 
 from libs.common.db import Database
-from libs.common.errors import Forbidden, ServiceError, Unavailable, ValidationFailed, field_error
-from libs.common.i18n import message
-from libs.common.rpc import Principal, RpcClient, RpcRequest
+from libs.common.log_dirs import allowed_log_dirs
+from libs.common.rpc import Principal
 from services.collector import exec_models
-from services.collector.policy import (
-    COMMANDS,
-    Args,
-    CommandSpec,
-    NodeScope,
-    command_text,
-    normalise_path,
-    pattern_shape,
-    validate_args,
-)
-from services.collector.ssh import NodeUnreachable, SshPool, UnknownNode
+from services.collector.command_args import Args
+from services.collector.command_catalog import COMMANDS, CommandSpec, command_text, validate_args
+from services.collector.node_info import NodeInfo, node_scope
+from services.collector.ops_errors import OpsError, invalid_field
+from services.collector.ops_settings import OpsSettings
+from services.collector.remote_paths import NodeScope
+from services.collector.ssh import SshPool
+from services.collector.ssh_errors import NodeUnreachable, UnknownNode
 
 logger = logging.getLogger(__name__)
-
-
-class OpsSettings(BaseSettings):
-    """Settings of command runs and log reads, from ``HFD_COLLECTOR_*`` environment variables."""
-
-    model_config = SettingsConfigDict(env_prefix="HFD_COLLECTOR_", extra="ignore")
-
-    temp_roots: str = Field(
-        default="/tmp/hadoop-{user}",  # noqa: S108 - Hadoop's default hadoop.tmp.dir, on the node
-        description="Comma-separated directories whose contents clean_temp_dir may delete; {node} and {user} "
-        "are replaced by the node's name and SSH user.",
-    )
-    command_max_output: int = Field(default=1_048_576, ge=1024, description="Bytes of output kept per command.")
-    log_read_max_output: int = Field(default=4 * 1_048_576, ge=1024, description="Bytes kept per log read.")
-    pattern_budget_seconds: float = Field(
-        default=3.0, gt=0, le=60, description="Seconds a read-log pattern may spend on the fetched lines."
-    )
-    all_logs_node_timeout: float = Field(default=15.0, gt=0, le=300, description="Seconds per node for logs/all.")
-    all_logs_max_lines: int = Field(default=20_000, ge=1, description="Lines returned by logs/all in total.")
-    all_logs_concurrency: int = Field(default=8, ge=1, le=64, description="Nodes that logs/all reads at once.")
-
-
-# --- Errors ------------------------------------------------------------------------------
-
-
-class OpsError(ServiceError):
-    """An error with a string ``detail`` (as the contract's 403 and 404), the field, and a message."""
-
-    def __init__(self, detail: str, *, status_code: int, message_code: str, field: str | None, lang: str, **values):
-        super().__init__(detail, status_code=status_code)
-        self.field = field
-        self.message = message(message_code, lang, **values)  # type: ignore[arg-type]
-
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"detail": self.code, "message": self.message}
-        if self.field:
-            body["field"] = self.field
-        return body
-
-
-def invalid_field(field: str, code: str, lang: str, status_code: int = 422, **values: object) -> ValidationFailed:
-    return ValidationFailed([field_error(field, code, lang, **values)], status_code=status_code)
-
-
-def validation_errors(error: ValidationError, lang: str, *, prefix: str = "", field: str | None = None) -> list:
-    """Turn pydantic errors into field errors, keeping i18n codes raised by the validators."""
-    failures = []
-    for item in error.errors():
-        name = field or prefix + ".".join(str(part) for part in item["loc"])
-        if item["type"] == "missing":
-            code = "field_required"
-        elif message(item["type"], "en") != item["type"]:
-            code = item["type"]
-        else:
-            code = "invalid_value"
-        failure = field_error(name or "body", code, lang, **item.get("ctx", {}))
-        if code == "invalid_value":
-            failure.message = f"{failure.message}: {item['msg']}"
-        failures.append(failure)
-    return failures
-
-
-class PatternTimeout(Exception):
-    """The pattern did not finish on the fetched lines within the budget."""
-
-
-# Runs in a child interpreter, so that a pattern that takes too long can be killed.
-_FILTER_PROGRAM = (
-    "import json, re, sys\n"
-    "request = json.load(sys.stdin)\n"
-    "pattern = re.compile(request['pattern'])\n"
-    "json.dump([i for i, line in enumerate(request['lines']) if pattern.search(line)], sys.stdout)\n"
-)
-
-
-async def filter_lines(pattern: str, lines: list[str], *, budget: float) -> list[str]:
-    """Return the lines that ``pattern`` matches, or raise ``PatternTimeout`` after ``budget`` seconds.
-
-    A pattern without repeats runs in this process, because it takes time linear in the line
-    length. Others run in a child interpreter that is killed when the budget runs out.
-    """
-    if pattern_shape(pattern).repeats == 0:
-        compiled = re.compile(pattern)
-        return [line for line in lines if compiled.search(line)]
-
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-I",
-        "-S",
-        "-c",
-        _FILTER_PROGRAM,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    payload = json.dumps({"pattern": pattern, "lines": lines}).encode()
-    try:
-        output, _ = await asyncio.wait_for(process.communicate(payload), timeout=budget)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise PatternTimeout() from None
-    if process.returncode != 0:
-        raise PatternTimeout()
-    return [lines[index] for index in json.loads(output)]
-
-
-# --- Nodes -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NodeInfo:
-    """A node as the ops side uses it, from inventory (ownership checked) or the SSH pool."""
-
-    node_uuid: str
-    name: str
-    address: str
-    cluster_uuid: str
-    cluster_name: str
-    log_dirs: tuple[str, ...]
-    ssh_user: str
-    roles: tuple[str, ...] = ()
-
-    @classmethod
-    def from_inventory(cls, data: dict[str, Any]) -> "NodeInfo":
-        return cls(
-            node_uuid=str(data["node_uuid"]),
-            name=data["name"],
-            address=data.get("address", ""),
-            cluster_uuid=str(data["cluster_uuid"]),
-            cluster_name=data["cluster_name"],
-            log_dirs=tuple(data.get("log_dirs") or ()),
-            ssh_user=data.get("ssh_user", ""),
-            roles=tuple(data.get("roles") or ()),
-        )
-
-
-class Inventory:
-    """The inventory calls of the ops side; error replies become the errors that HTTP callers receive."""
-
-    def __init__(self, client: RpcClient, timeout: float = 10.0) -> None:
-        self.client = client
-        self.timeout = timeout
-
-    async def call(self, operation: str, body: dict[str, Any], *, principal: Principal | None, request: RpcRequest):
-        envelope = RpcRequest(principal=principal, body=body, lang=request.lang, request_id=request.request_id)
-        reply = await self.client.call("inventory", operation, envelope, timeout=self.timeout)
-        return reply.status, reply.body
-
-    async def resolve_node(self, request: RpcRequest, *, name: str, cluster: str | None, field: str) -> NodeInfo:
-        status, body = await self.call(
-            "nodes.resolve", {"name": name, "cluster": cluster}, principal=request.principal, request=request
-        )
-        if status == 200:
-            return NodeInfo.from_inventory(body)
-        raise self._error(status, body, request.lang, field=field, what="node_not_found")
-
-    async def list_nodes(self, request: RpcRequest, *, cluster: str | None) -> list[NodeInfo]:
-        status, body = await self.call(
-            "nodes.list_for_principal", {"cluster": cluster}, principal=request.principal, request=request
-        )
-        if status == 200:
-            return [NodeInfo.from_inventory(item) for item in body.get("nodes", [])]
-        raise self._error(status, body, request.lang, field="cluster", what="cluster_not_found")
-
-    async def visible_cluster_uuids(self, request: RpcRequest) -> set[str]:
-        """Return the uuids of the clusters the caller may see (inventory's ``clusters.list``)."""
-        status, body = await self.call("clusters.list", {}, principal=request.principal, request=request)
-        if status != 200:
-            raise self._error(status, body, request.lang, field="cluster", what="cluster_not_found")
-        return {str(item["uuid"]) for item in body.get("clusters", [])}
-
-    async def get_cluster(self, request: RpcRequest, *, cluster: str, principal: Principal | None, field: str):
-        status, body = await self.call("clusters.get", {"cluster": cluster}, principal=principal, request=request)
-        if status == 200:
-            return body
-        raise self._error(status, body, request.lang, field=field, what="cluster_not_found")
-
-    def _error(self, status: int, body: Any, lang: str, *, field: str, what: str) -> ServiceError:
-        detail = body.get("detail") if isinstance(body, dict) else None
-        if status == 404:
-            return OpsError("not_found", status_code=404, message_code=what, field=field, lang=lang)
-        if status == 403:
-            return Forbidden()
-        if status == 409:
-            return OpsError(str(detail), status_code=409, message_code="ambiguous_node", field="cluster", lang=lang)
-        if status in (400, 422):
-            return invalid_field(field, "invalid_value", lang)
-        logger.warning("inventory call failed status=%s detail=%s", status, detail)
-        return Unavailable()
-
-
-def node_scope(node: NodeInfo, settings: OpsSettings) -> NodeScope:
-    """Return the node's log directories and temporary roots in normal form; invalid entries are dropped."""
-    log_dirs = _valid_paths(node.log_dirs, node)
-    templates = [part.strip() for part in settings.temp_roots.split(",") if part.strip()]
-    expanded = [template.replace("{node}", node.name).replace("{user}", node.ssh_user) for template in templates]
-    temp_roots = [root for root in _valid_paths(expanded, node) if root != "/"]
-    return NodeScope(log_dirs=tuple(log_dirs), temp_roots=tuple(temp_roots))
-
-
-def _valid_paths(paths: Any, node: NodeInfo) -> list[str]:
-    valid = []
-    for path in paths:
-        try:
-            valid.append(normalise_path(str(path)))
-        except PydanticCustomError:
-            logger.warning("invalid directory ignored node=%s cluster=%s", node.name, node.cluster_name)
-    return valid
-
-
-# --- Running -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -338,8 +117,17 @@ class CommandRunner:
             logger.warning("path check failed node=%s command=%s status=%s", node.name, spec.id, outcome.status)
             raise invalid_field(spec.remote_path_args[0], "path_check_failed", context.lang)
 
+        # A log folder that is a symbolic link into a system folder must not open that folder.
+        real_log_dirs, rejected = allowed_log_dirs(resolved[len(asked) : len(asked) + len(scope.log_dirs)])
+        if rejected:
+            logger.warning(
+                "log folders ignored: their real path breaks the log folder rule node=%s cluster=%s folders=%s",
+                node.name,
+                node.cluster_name,
+                ",".join(repr(folder)[:200] for folder in rejected),
+            )
         real_scope = NodeScope(
-            log_dirs=tuple(resolved[len(asked) : len(asked) + len(scope.log_dirs)]),
+            log_dirs=tuple(real_log_dirs),
             temp_roots=tuple(resolved[len(asked) + len(scope.log_dirs) :]),
         )
         values = {**args.model_dump(), **dict(zip(spec.remote_path_args, resolved[: len(asked)], strict=True))}

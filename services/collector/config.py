@@ -65,6 +65,15 @@ class CollectorSettings(BaseSettings):
     lease_renew_interval: float = Field(
         default=5.0, gt=0, le=600, description="Seconds between lease renewals and scans for unclaimed nodes."
     )
+    resync_interval: float = Field(
+        default=60.0,
+        ge=1,
+        le=3600,
+        description=(
+            "Seconds between checks that reload the nodes and samplers whose stored state differs"
+            " from this replica's copy."
+        ),
+    )
 
     def known_hosts_path(self) -> Path:
         return self.known_hosts or get_common_settings().var_dir / "collector" / "known_hosts"

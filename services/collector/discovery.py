@@ -7,6 +7,7 @@ import logging
 import posixpath
 import re
 
+from libs.common.log_dirs import allowed_log_dirs
 from libs.common.logformat import log_type_from_filename
 from services.collector.ssh import SshPool
 
@@ -34,13 +35,45 @@ def classify(path: str, log_dir: str) -> str | None:
     return None
 
 
+async def confine_log_dirs(pool: SshPool, node_uuid: str, log_dirs: list[str]) -> tuple[list[str], list[str]]:
+    """Split ``log_dirs`` by their real paths on the node into folders to follow and rejected folders.
+
+    A folder such as ``/data/logs`` passes the log folder rule by name even when ``/data`` is
+    a symbolic link to ``/etc``, so each folder's real path (``realpath -m``) must pass it too.
+    The folders to follow keep their names, so stored positions stay valid when a link is benign.
+    Raises ``RuntimeError`` when the real paths cannot be read, so nothing is followed unchecked.
+    """
+    if not log_dirs:
+        return [], []
+    # realpath, not the policy's readlink, so that a node's command log distinguishes the two checks.
+    result = await pool.run(node_uuid, ["realpath", "-m", "-z", "--", *log_dirs], timeout=LIST_TIMEOUT)
+    real_paths = result.stdout.split("\0")[:-1]
+    if result.exit_code != 0 or len(real_paths) != len(log_dirs):
+        raise RuntimeError(
+            f"realpath of the log folders failed with exit code {result.exit_code}, so no folder is listed: "
+            f"{result.stderr[:200]}"
+        )
+
+    follow: list[str] = []
+    rejected: list[str] = []
+    for folder, real_path in zip(log_dirs, real_paths, strict=True):
+        _, broken = allowed_log_dirs([real_path])
+        if broken:
+            rejected.append(folder)
+        else:
+            follow.append(folder)
+    return follow, rejected
+
+
 async def list_log_files(pool: SshPool, node_uuid: str, log_dirs: list[str]) -> dict[str, str]:
     """Return ``{path: log_type}`` for the live log files in ``log_dirs`` of the node."""
     if not log_dirs:
         return {}
     result = await pool.run(
         node_uuid,
-        ["find", *log_dirs, "-maxdepth", "4", "-type", "f"],
+        # -H follows a folder that is itself a link (/var/log/hadoop to /data/logs), whose real path
+        # confine_log_dirs checked, and no link below it.
+        ["find", "-H", *log_dirs, "-maxdepth", "4", "-type", "f"],
         timeout=LIST_TIMEOUT,
         max_output=8 * 1_048_576,
     )
@@ -84,7 +117,7 @@ async def find_inode(pool: SshPool, node_uuid: str, path: str, inode: int) -> st
     folder = posixpath.dirname(path) or "/"
     result = await pool.run(
         node_uuid,
-        ["find", folder, "-maxdepth", "1", "-type", "f", "-inum", str(inode)],
+        ["find", "-H", folder, "-maxdepth", "1", "-type", "f", "-inum", str(inode)],
         timeout=LIST_TIMEOUT,
     )
     for line in result.stdout.splitlines():

@@ -11,7 +11,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, String, Text, delete, func, select
@@ -23,9 +23,7 @@ from libs.common.errors import Forbidden, NotFound, Unauthorized, ValidationFail
 from libs.common.rpc import Principal, RpcRequest
 from libs.common.timeutil import utcnow
 from services.collector.db_base import Base
-
-if TYPE_CHECKING:
-    from services.collector.commands import Inventory
+from services.collector.inventory_client import Inventory
 
 logger = logging.getLogger(__name__)
 
@@ -313,7 +311,7 @@ class ExecLogHandlers:
     descriptions there.
     """
 
-    def __init__(self, db: Database, inventory: "Inventory") -> None:
+    def __init__(self, db: Database, inventory: Inventory) -> None:
         self.db = db
         self.inventory = inventory
 

@@ -9,14 +9,28 @@ import logging
 import re
 from dataclasses import dataclass
 
-from libs.common.errors import Conflict, Forbidden, NotFound, Unavailable
+from pydantic import ValidationError
+
+from libs.common.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    ServiceError,
+    Unavailable,
+    UnknownReference,
+    ValidationFailed,
+    field_error,
+)
 from libs.common.rpc import Principal, RpcClient, RpcRequest
 from services.collector import service
-from services.collector.commands import CommandRunner, NodeInfo, RunContext, RunOutcome, node_scope
+from services.collector.command_catalog import COMMANDS, validate_args
+from services.collector.commands import CommandRunner, RunContext, RunOutcome
 from services.collector.models import Node
-from services.collector.policy import COMMANDS, authorize, validate_args
+from services.collector.node_info import NodeInfo, node_scope
+from services.collector.node_target import NodeTarget
+from services.collector.policy import authorize
 from services.collector.scheduler import CollectorRuntime
-from services.collector.ssh import NodeTarget
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +48,7 @@ class Ownership:
     timeout: float
 
     async def resolve(self, request: RpcRequest, *, name: str, cluster: str | None) -> Node:
-        """Return the stored node ``name`` that the caller owns; raise 403, 404, 409 or 503."""
+        """Return the stored node ``name`` that the caller owns; raise 404 (also for another's node), 409 or 503."""
         try:
             body = await self._call(request, "nodes.resolve", {"name": name, "cluster": cluster})
         except Unavailable:
@@ -48,8 +62,13 @@ class Ownership:
             raise NotFound("node_not_collected")
         return node
 
-    async def owned_nodes(self, request: RpcRequest, *, cluster: str | None = None) -> list[Node]:
-        """Return the stored nodes the caller owns, optionally of one cluster (uuid or name)."""
+    async def owned_nodes(
+        self, request: RpcRequest, *, cluster: str | None = None, field: str = "cluster"
+    ) -> list[Node]:
+        """Return the stored nodes the caller owns, optionally of one cluster (uuid or name).
+
+        A ``cluster`` that is unknown or not the caller's raises 404 naming ``field``.
+        """
         try:
             body = await self._call(request, "nodes.list_for_principal", {"cluster": cluster})
         except Unavailable:
@@ -57,9 +76,35 @@ class Ownership:
                 raise
             nodes = await self._all_nodes()
             return [node for node in nodes if cluster in (None, node.cluster_uuid, node.cluster_name)]
+        except ServiceError as error:
+            if cluster is not None and error.status_code == 404:
+                raise UnknownReference(field, "cluster_not_found", request.lang) from None
+            raise
 
         wanted = {str(item["node_uuid"]) for item in body.get("nodes", [])}
         return [node for node in await self._all_nodes() if node.node_uuid in wanted]
+
+    async def set_log_dir(self, request: RpcRequest, *, log_dir: str) -> dict[str, list[str]]:
+        """Set the log folder of the caller's nodes in inventory; return ``{node uuid: log_dirs}``.
+
+        Inventory owns the list, so nothing changes when it does not reply: there is no admin
+        fallback here, and the caller gets 503. Its 422 field errors are passed on unchanged.
+        """
+        envelope = RpcRequest(
+            principal=request.principal, body={"log_dir": log_dir}, lang=request.lang, request_id=request.request_id
+        )
+        reply = await self.client.call("inventory", "nodes.set_log_dir", envelope, timeout=self.timeout)
+        body = reply.body if isinstance(reply.body, dict) else {}
+        if reply.status == 422:
+            raise ValidationFailed(_field_errors(body) or [field_error("log_dir", "invalid_log_dir", request.lang)])
+        if reply.status >= 300:
+            detail = body.get("detail")
+            raise ServiceError(detail if isinstance(detail, str) else "upstream_error", status_code=reply.status)
+        return {
+            str(item["node_uuid"]): [str(folder) for folder in item.get("log_dirs", [])]
+            for item in body.get("nodes", [])
+            if isinstance(item, dict) and item.get("node_uuid")
+        }
 
     async def _call(self, request: RpcRequest, operation: str, body: dict) -> dict:
         envelope = RpcRequest(principal=request.principal, body=body, lang=request.lang, request_id=request.request_id)
@@ -80,6 +125,15 @@ class Ownership:
         if len(nodes) > 1:
             raise Conflict("ambiguous_node")
         return nodes[0]
+
+
+def _field_errors(body: dict) -> list[FieldError]:
+    detail = body.get("detail")
+    items = detail.get("errors", []) if isinstance(detail, dict) else []
+    try:
+        return [FieldError.model_validate(item) for item in items]
+    except ValidationError:
+        return []
 
 
 # Discovery
@@ -121,15 +175,7 @@ async def discover_hosts(
     request carries no principal. Raises ``Forbidden`` when the policy rejects the principal and
     ``OpsError`` (503) when the master cannot be reached.
     """
-    node = NodeInfo(
-        node_uuid=target.node_uuid,
-        name=target.name,
-        address=target.address,
-        cluster_uuid=target.cluster_uuid,
-        cluster_name=target.cluster_name,
-        log_dirs=target.log_dirs,
-        ssh_user=target.user,
-    )
+    node = NodeInfo.from_target(target)
     actor = "user" if principal is not None else "system"
     context = RunContext(principal or SYSTEM_PRINCIPAL, actor, "cluster discovery", None, lang)
     report = await _run_discovery_command(runner, context, node, "hdfs_report", {})

@@ -1,7 +1,7 @@
 """Request/reply endpoints of the collector's data path.
 
 Internal (called by inventory, never routed by the gateway): ``nodes.upsert``, ``nodes.remove``,
-``nodes.status`` and ``discover``. Routed by the gateway: the log collector controls
+``nodes.status``, ``nodes.probe_log_dirs`` and ``discover``. Routed by the gateway: the log collector controls
 (``collectors.*``) and the metric sampling controls (``samplers.*``). Changes need the admin or
 operator role; every reply leaves SSH secrets out.
 """
@@ -15,6 +15,8 @@ from services.collector import flows, service
 from services.collector.commands import CommandRunner
 from services.collector.credentials import NodeSecret, SecretBox
 from services.collector.flows import Ownership
+from services.collector.logdir_probe import LogDirProbe
+from services.collector.replica_sync import ReplicaSync
 from services.collector.scheduler import CollectorRuntime
 from services.collector.schemas import (
     ClusterQuery,
@@ -65,35 +67,43 @@ def _internal_writer(request: RpcRequest) -> None:
 
 
 class CollectorHandlers:
-    """The endpoints, bound to the runtime and the inventory ownership checks."""
+    """The endpoints, bound to the runtime, the inventory ownership checks and the other replicas."""
 
     def __init__(
-        self, runtime: CollectorRuntime, ownership: Ownership, secrets: SecretBox, runner: CommandRunner
+        self,
+        runtime: CollectorRuntime,
+        ownership: Ownership,
+        secrets: SecretBox,
+        runner: CommandRunner,
+        replicas: ReplicaSync,
     ) -> None:
         self.runtime = runtime
         self.ownership = ownership
         self.secrets = secrets
         self.runner = runner
+        self.replicas = replicas
 
     def register(self, rpc) -> None:
-        for operation, handler in {
-            "nodes.upsert": self.upsert_node,
-            "nodes.remove": self.remove_nodes,
-            "nodes.status": self.node_status,
-            "discover": self.discover,
-            "health": self.health,
-            "collectors.status": self.collectors_status,
-            "collectors.start": self.start_collector,
-            "collectors.stop": self.stop_collector,
-            "collectors.stop_all": self.stop_all,
-            "collectors.set_interval": self.set_interval,
-            "collectors.set_log_dir": self.set_log_dir,
-            "collectors.start_by_cluster": self.start_by_cluster,
-            "samplers.status": self.sampler_status,
-            "samplers.start_by_cluster": self.start_sampler,
-            "samplers.stop_by_cluster": self.stop_sampler,
-        }.items():
-            rpc.add(operation, handler)
+        rpc.add_all(
+            {
+                "nodes.upsert": self.upsert_node,
+                "nodes.remove": self.remove_nodes,
+                "nodes.status": self.node_status,
+                "nodes.probe_log_dirs": self.probe_log_dirs,
+                "discover": self.discover,
+                "health": self.health,
+                "collectors.status": self.collectors_status,
+                "collectors.start": self.start_collector,
+                "collectors.stop": self.stop_collector,
+                "collectors.stop_all": self.stop_all,
+                "collectors.set_interval": self.set_interval,
+                "collectors.set_log_dir": self.set_log_dir,
+                "collectors.start_by_cluster": self.start_by_cluster,
+                "samplers.status": self.sampler_status,
+                "samplers.start_by_cluster": self.start_sampler,
+                "samplers.stop_by_cluster": self.stop_sampler,
+            }
+        )
 
     async def health(self, request: RpcRequest) -> dict:
         """Report the service and its database, as the gateway's health endpoint shows them."""
@@ -126,7 +136,7 @@ class CollectorHandlers:
                     "collect_new_types": True,
                 },
             )
-        await self.runtime.reload_node(node_uuid)
+        await self._reload("nodes.upsert", [node_uuid])
         if body.password or body.private_key:
             # Nodes that inherit this login reconnect with the new secret.
             self.runtime.pool.drop_inheriting(node_uuid)
@@ -171,6 +181,7 @@ class CollectorHandlers:
             await self.runtime.remove_node(node_uuid)
             # Nodes that inherit a removed node's login reconnect and report it unreachable.
             self.runtime.pool.drop_inheriting(node_uuid)
+        await self.replicas.announce("nodes.remove", node_uuids=removed)
         logger.info("nodes removed count=%d", len(removed))
         return {"ok": True, "removed": len(removed)}
 
@@ -207,6 +218,15 @@ class CollectorHandlers:
             raise NotFound()
         return {"hosts": await flows.discover_hosts(self.runner, target, request.principal, request.lang)}
 
+    async def probe_log_dirs(self, request: RpcRequest) -> dict:
+        """Return the Hadoop log folders the node reports itself; inventory checks and stores them."""
+        _internal_writer(request)
+        body: DiscoverRequest = request.parse_body(DiscoverRequest)
+        target = self.runtime.pool.node(str(body.node_uuid))
+        if target is None or target.cluster_uuid != str(body.cluster_uuid):
+            raise NotFound()
+        return await LogDirProbe(self.runner, target, request.principal, request.lang).run()
+
     # Log collectors
 
     async def collectors_status(self, request: RpcRequest) -> CollectorsStatus:
@@ -226,7 +246,7 @@ class CollectorHandlers:
             await service.set_collector(
                 session, node_uuid=node.node_uuid, log_type=body.log_type, running=True, interval=body.interval
             )
-        await self.runtime.reload_node(node.node_uuid)
+        await self._reload("collectors.start", [node.node_uuid])
         logger.info("collector started node=%s log_type=%s interval=%d", node.name, body.log_type, body.interval)
         return StartReply(message=f"Started log collection for {node.name}_{body.log_type}", interval=body.interval)
 
@@ -236,7 +256,7 @@ class CollectorHandlers:
         node = await self.ownership.resolve(request, name=body.node_name, cluster=body.cluster)
         async with self.runtime.db.session() as session:
             await service.set_collector(session, node_uuid=node.node_uuid, log_type=body.log_type, running=False)
-        await self.runtime.reload_node(node.node_uuid)
+        await self._reload("collectors.stop", [node.node_uuid])
         logger.info("collector stopped node=%s log_type=%s", node.name, body.log_type)
         return MessageReply(message=f"Stopped log collection for {node.name}_{body.log_type}")
 
@@ -247,7 +267,7 @@ class CollectorHandlers:
         async with self.runtime.db.session() as session:
             await service.set_collectors_running(session, node_uuids=uuids, running=False)
             await service.set_collect_new_types(session, node_uuids=uuids, enabled=False)
-        await self._reload(uuids)
+        await self._reload("collectors.stop_all", uuids)
         logger.info("all collectors stopped nodes=%d", len(uuids))
         return MessageReply(message="Stopped all log collectors")
 
@@ -257,24 +277,32 @@ class CollectorHandlers:
         uuids = [node.node_uuid for node in await self.ownership.owned_nodes(request)]
         async with self.runtime.db.session() as session:
             await service.set_collectors_interval(session, node_uuids=uuids, interval=body.interval)
-        await self._reload(uuids)
+        await self._reload("collectors.set_interval", uuids)
         return MessageReply(message=f"Set collection interval to {body.interval} seconds")
 
     async def set_log_dir(self, request: RpcRequest) -> MessageReply:
         _operator(request)
         body: LogDirRequest = _parse(request, LogDirRequest)
-        uuids = [node.node_uuid for node in await self.ownership.owned_nodes(request)]
+        # Inventory owns the nodes' log folders: it checks the folder again, stores it for the
+        # caller's nodes and returns their new lists. They are copied here, and _reload makes
+        # every replica reload the nodes, so that the one holding a node's lease tails the new folder.
+        changed = await self.ownership.set_log_dir(request, log_dir=body.log_dir)
+        stored = []
         async with self.runtime.db.session() as session:
-            await service.set_log_dir(session, node_uuids=uuids, log_dir=body.log_dir)
-        await self._reload(uuids)
-        logger.info("log directory set nodes=%d log_dir=%s", len(uuids), body.log_dir)
+            for node_uuid, log_dirs in changed.items():
+                if await service.get(session, node_uuid=node_uuid) is None:
+                    continue
+                await service.update_node_fields(session, node_uuid=node_uuid, fields={"log_dirs": log_dirs})
+                stored.append(node_uuid)
+        await self._reload("collectors.set_log_dir", stored)
+        logger.info("log directory set nodes=%d collected=%d log_dir=%s", len(changed), len(stored), body.log_dir)
         return MessageReply(message=f"Set log directory to {body.log_dir}")
 
     async def start_by_cluster(self, request: RpcRequest) -> dict:
         _operator(request)
         body: ClusterStart = _parse(request, ClusterStart)
         cluster = str(body.uuid)
-        nodes = await self.ownership.owned_nodes(request, cluster=cluster)
+        nodes = await self.ownership.owned_nodes(request, cluster=cluster, field="uuid")
         if not nodes:
             raise NotFound()
         uuids = [node.node_uuid for node in nodes]
@@ -282,7 +310,7 @@ class CollectorHandlers:
         async with self.runtime.db.session() as session:
             await service.set_collectors_running(session, node_uuids=uuids, running=True, interval=body.interval)
             await service.set_collect_new_types(session, node_uuids=uuids, enabled=True)
-        await self._reload(uuids)
+        await self._reload("collectors.start_by_cluster", uuids)
         logger.info("cluster collection started cluster=%s nodes=%d", cluster, len(uuids))
         return {
             "message": f"Started log collection for {len(uuids)} nodes of cluster {cluster}",
@@ -319,7 +347,7 @@ class CollectorHandlers:
         _operator(request)
         body: ClusterStart = _parse(request, ClusterStart if running else ClusterRequest)
         cluster = str(body.uuid)
-        nodes = await self.ownership.owned_nodes(request, cluster=cluster)
+        nodes = await self.ownership.owned_nodes(request, cluster=cluster, field="uuid")
         if not nodes:
             raise NotFound()
         cluster_uuid = nodes[0].cluster_uuid
@@ -328,6 +356,8 @@ class CollectorHandlers:
         async with self.runtime.db.session() as session:
             await service.set_sampler(session, cluster_uuid=cluster_uuid, running=running, interval=interval)
         await self.runtime.reload_sampler(cluster_uuid)
+        operation = "samplers.start_by_cluster" if running else "samplers.stop_by_cluster"
+        await self.replicas.announce(operation, sampler_clusters=[cluster_uuid])
         verb = "Started" if running else "Stopped"
         logger.info("metric sampling %s cluster=%s interval=%d", verb.lower(), cluster_uuid, interval)
         return {
@@ -336,9 +366,11 @@ class CollectorHandlers:
             "interval": interval,
         }
 
-    async def _reload(self, node_uuids: list[str]) -> None:
+    async def _reload(self, reason: str, node_uuids: list[str]) -> None:
+        """Apply stored changes of these nodes here, then on the other replicas."""
         for node_uuid in node_uuids:
             await self.runtime.reload_node(node_uuid)
+        await self.replicas.announce(reason, node_uuids=node_uuids)
 
 
 def _parse(request: RpcRequest, model):

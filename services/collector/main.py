@@ -10,16 +10,19 @@ from libs.common.errors import ServiceError
 from libs.common.rpc import RpcRequest
 from libs.common.service import ServiceContext
 from services.collector import service
-from services.collector.commands import CommandRunner, OpsSettings
+from services.collector.commands import CommandRunner
 from services.collector.config import get_settings
 from services.collector.credentials import SecretBox
 from services.collector.db_base import SCHEMA
 from services.collector.flows import Ownership
 from services.collector.handlers import CollectorHandlers
-from services.collector.leases import NodeLeases
+from services.collector.leases import NodeLeases, new_replica_id
+from services.collector.node_target import NodeTarget
+from services.collector.ops_settings import OpsSettings
 from services.collector.publisher import Publisher
+from services.collector.replica_sync import ReplicaSync
 from services.collector.scheduler import CollectorRuntime
-from services.collector.ssh import NodeTarget, SshPool
+from services.collector.ssh import SshPool
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +57,9 @@ async def start(ctx: ServiceContext) -> None:
     pool.secret_source = runtime.inherited_secret
     runner = CommandRunner(pool=pool, db=ctx.db, settings=OpsSettings())
     ownership = Ownership(ctx.client, runtime, settings.inventory_timeout)
-    handlers = CollectorHandlers(runtime, ownership, secrets, runner)
+    replica_id = new_replica_id()
+    replicas = ReplicaSync(ctx.nc, ctx.names, runtime, replica_id=replica_id)
+    handlers = CollectorHandlers(runtime, ownership, secrets, runner, replicas)
     handlers.register(ctx.rpc)
 
     if settings.ops_enabled and importlib.util.find_spec(OPS_MODULE) is not None:
@@ -69,16 +74,21 @@ async def start(ctx: ServiceContext) -> None:
             list_nodes=runtime.list_node_uuids,
             on_claimed=runtime.reload_node,
             on_lost=runtime.stop_collecting,
+            replica_id=replica_id,
         )
         runtime.leases = leases
         await leases.open()
 
+    # Subscribed before loading, so that no change another replica makes meanwhile is missed.
+    await replicas.start()
     await runtime.load_all()
-    ctx.spawn(_sync_with_inventory(ctx, runtime), "collector-inventory-sync")
+    ctx.spawn(_sync_with_inventory(ctx, runtime, replicas), "collector-inventory-sync")
+    ctx.spawn(replicas.run_resync(ctx.stopping, settings.resync_interval), "collector-state-resync")
     if leases is not None:
         ctx.spawn(leases.run(ctx.stopping), "collector-node-leases")
 
     async def shutdown() -> None:
+        await replicas.stop()
         await runtime.close()
         if leases is not None:
             await leases.release_all()
@@ -89,7 +99,7 @@ async def start(ctx: ServiceContext) -> None:
     logger.info("collector started nodes=%d known_hosts=%s", len(runtime.nodes), settings.known_hosts_path())
 
 
-async def _sync_with_inventory(ctx: ServiceContext, runtime: CollectorRuntime) -> None:
+async def _sync_with_inventory(ctx: ServiceContext, runtime: CollectorRuntime, replicas: ReplicaSync) -> None:
     """Update stored nodes from inventory's ``clusters.list_all`` (names, addresses, log folders).
 
     Secrets only arrive through ``nodes.upsert``. A node that inventory lists and this table
@@ -102,16 +112,23 @@ async def _sync_with_inventory(ctx: ServiceContext, runtime: CollectorRuntime) -
         return
 
     listed = _listed_nodes(body)
+    changed_nodes: list[str] = []
     async with runtime.db.session() as session:
         for node_uuid, node in listed.items():
-            changed = await service.update_node_fields(session, node_uuid=node_uuid, fields=node)
-            if changed:
+            if await service.update_node_fields(session, node_uuid=node_uuid, fields=node):
+                changed_nodes.append(node_uuid)
                 logger.info("node updated from inventory node=%s", node.get("name"))
-    for node_uuid in listed:
-        if node_uuid in runtime.nodes:
-            await runtime.reload_node(node_uuid)
+        stored = {node.node_uuid for node in await service.list_nodes(session)}
+    # Nodes collected here reload whether or not they changed; changed ones that are not
+    # collected here reload to update their SSH pool entry.
+    collected = [node_uuid for node_uuid in listed if node_uuid in runtime.nodes]
+    for node_uuid in sorted({*collected, *changed_nodes}):
+        await runtime.reload_node(node_uuid)
+    await replicas.announce("inventory_sync", node_uuids=changed_nodes)
 
-    missing = sorted(set(listed) - set(runtime.nodes))
+    # Compared with the table, not with the nodes collected here: with leases, a replica
+    # collects only the nodes it holds.
+    missing = sorted(set(listed) - stored)
     if missing:
         logger.warning("nodes listed by inventory but not stored here count=%d first=%s", len(missing), missing[0])
 

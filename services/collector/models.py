@@ -27,14 +27,11 @@ class Node(Base):
     # A node whose secret this node logs in with, read at each connect; set only when ``secret`` is null.
     credentials_from_node: Mapped[str | None] = mapped_column(String(36), nullable=True)
     known_host_key: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # A copy of inventory's list, which owns it: set by nodes.upsert, set-log-dir and the start-up sync.
     log_dirs: Mapped[list[str]] = mapped_column(JSON, default=list)
-    log_dir_override: Mapped[str | None] = mapped_column(Text, nullable=True)
     collect_new_types: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
-
-    def effective_log_dirs(self) -> list[str]:
-        return [self.log_dir_override] if self.log_dir_override else list(self.log_dirs or [])
 
 
 class CollectorRow(Base):

@@ -21,7 +21,7 @@ from libs.common.names import Names, subject_token
 from libs.common.timeutil import utcnow
 from services.collector.assembler import Record
 from services.collector.config import CollectorSettings
-from services.collector.ssh import NodeTarget
+from services.collector.node_target import NodeTarget
 from services.collector.telemetry import PUBLISH_ERRORS, PUBLISH_LATENCY, RECORDS_PUBLISHED
 
 logger = logging.getLogger(__name__)

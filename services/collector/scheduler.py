@@ -10,13 +10,16 @@ import logging
 from dataclasses import dataclass, field
 
 from libs.common.db import Database
+from libs.common.log_dirs import allowed_log_dirs
 from services.collector import sampler, service
 from services.collector.config import CollectorSettings
 from services.collector.credentials import CredentialsUnavailable, NodeSecret, SecretBox, SecretDecryptionError
 from services.collector.leases import NodeLeases
 from services.collector.models import Node
+from services.collector.node_target import NodeTarget
 from services.collector.publisher import Publisher, StopPublishing
-from services.collector.ssh import NodeTarget, NodeUnreachable, SshPool, UnknownNode
+from services.collector.ssh import SshPool
+from services.collector.ssh_errors import NodeUnreachable, UnknownNode
 from services.collector.tailer import NodeTailer
 from services.collector.telemetry import METRIC_SAMPLES
 
@@ -107,6 +110,14 @@ class CollectorRuntime:
             await self.remove_node(node_uuid)
             return
 
+        log_dirs, rejected = allowed_log_dirs(node.log_dirs or [])
+        if rejected:
+            logger.warning(
+                "stored log folders not collected: they break the log folder rule node=%s cluster=%s folders=%s",
+                node.name,
+                node.cluster_uuid,
+                ",".join(rejected),
+            )
         self.pool.set_node(_target(node), secret, node.known_host_key, credentials_from=node.credentials_from_node)
         if not self.owns(node_uuid):
             # With leases every replica keeps every node in its pool, so that a command request
@@ -125,10 +136,33 @@ class CollectorRuntime:
                 asyncio.create_task(self._sample_loop(state), name=f"sample-{node.name}"),
             ]
         state.cluster_uuid = node.cluster_uuid
-        state.log_dirs = node.effective_log_dirs()
+        state.log_dirs = log_dirs
         state.collect_new_types = node.collect_new_types
         state.collectors = {row.log_type: (row.running, row.interval) for row in collectors}
         state.tail_wake.set()
+
+    def stale_nodes(self, nodes: dict[str, Node], collectors: dict[str, dict[str, tuple[bool, int]]]) -> list[str]:
+        """Return the nodes whose stored rows differ from this replica's SSH targets or node states.
+
+        ``nodes`` and ``collectors`` are the stored rows by node uuid, and ``collectors`` maps each
+        log type to (running, interval). ``reload_node`` fixes every returned node: it adds a
+        missing node to the pool, drops a removed one and copies changed fields.
+        """
+        stale = {target.node_uuid for target in self.pool.nodes() if target.node_uuid not in nodes}
+        for node_uuid, node in nodes.items():
+            target = self.pool.node(node_uuid)
+            if target is None:
+                # NOTE: a node whose secret cannot be decrypted never enters the pool, so each
+                # resync reloads it again and logs the decryption error again.
+                if self.leases is not None or self.owns(node_uuid):
+                    stale.add(node_uuid)
+                continue
+            state = self.nodes.get(node_uuid)
+            if target != _target(node) or (
+                state is not None and _state_differs(state, node, collectors.get(node_uuid, {}))
+            ):
+                stale.add(node_uuid)
+        return sorted(stale)
 
     async def inherited_secret(self, source_uuid: str) -> NodeSecret:
         """Read and decrypt the secret of ``source_uuid``, following its own reference if it has one.
@@ -223,9 +257,11 @@ class CollectorRuntime:
                 return
             except NodeUnreachable as error:
                 logger.debug("tail poll skipped node=%s reason=%s", error.node.name, error.reason)
+                tailer.resume_from_stored()
                 progressed = False
             except Exception:
-                logger.exception("tail poll failed node_uuid=%s", state.node_uuid)
+                logger.exception("tail poll failed, resuming from the stored positions node_uuid=%s", state.node_uuid)
+                tailer.resume_from_stored()
                 progressed = False
 
             if progressed:
@@ -281,6 +317,20 @@ class CollectorRuntime:
         wake.clear()
 
 
+def _state_differs(state: NodeState, node: Node, collectors: dict[str, tuple[bool, int]]) -> bool:
+    return (
+        state.cluster_uuid != node.cluster_uuid
+        or state.log_dirs != _collected_log_dirs(node)
+        or state.collect_new_types != node.collect_new_types
+        or state.collectors != collectors
+    )
+
+
+def _collected_log_dirs(node: Node) -> list[str]:
+    """Return the stored log folders that pass ``check_log_dir``, so a folder stored before the rule is not read."""
+    return allowed_log_dirs(node.log_dirs or [])[0]
+
+
 def _target(node: Node) -> NodeTarget:
     return NodeTarget(
         cluster_uuid=node.cluster_uuid,
@@ -290,5 +340,5 @@ def _target(node: Node) -> NodeTarget:
         address=node.address,
         port=node.port,
         user=node.ssh_user,
-        log_dirs=tuple(node.effective_log_dirs()),
+        log_dirs=tuple(_collected_log_dirs(node)),
     )

@@ -7,23 +7,12 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from libs.common.log_dirs import check_log_dir
 from services.collector.hostkeys import parse_host_key
 
-MAX_PATH_LENGTH = 4095
-# Characters a log folder may contain: no whitespace, quotes or shell metacharacters.
-_LOG_DIR_RE = re.compile(r"^/[A-Za-z0-9._/@+,:=-]*$")
 _HOST_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252})$")
 _USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 _LOG_TYPE_RE = re.compile(r"^[a-z0-9_]{1,64}$")
-
-
-def check_log_dir(value: str) -> str:
-    """Accept an absolute folder path without ``..``, control characters or shell metacharacters."""
-    too_long = len(value) > MAX_PATH_LENGTH
-    has_parent = any(part == ".." for part in value.split("/"))
-    if too_long or has_parent or not _LOG_DIR_RE.match(value):
-        raise PydanticCustomError("invalid_log_dir", "invalid log directory")
-    return value.rstrip("/") or "/"
 
 
 def check_host(value: str) -> str:

@@ -60,12 +60,6 @@ async def set_known_host_key(session: AsyncSession, *, node_uuid: str, key: str)
     )
 
 
-async def set_log_dir(session: AsyncSession, *, node_uuids: Iterable[str], log_dir: str) -> None:
-    await session.execute(
-        update(Node).where(Node.node_uuid.in_(list(node_uuids))).values(log_dir_override=log_dir, updated_at=utcnow())
-    )
-
-
 async def set_collect_new_types(session: AsyncSession, *, node_uuids: Iterable[str], enabled: bool) -> None:
     await session.execute(
         update(Node).where(Node.node_uuid.in_(list(node_uuids))).values(collect_new_types=enabled, updated_at=utcnow())

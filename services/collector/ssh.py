@@ -21,76 +21,13 @@ import asyncssh
 from services.collector import hostkeys
 from services.collector.config import CollectorSettings
 from services.collector.credentials import CredentialsUnavailable, NodeSecret
+from services.collector.node_target import NodeTarget
+from services.collector.ssh_command import DEFAULT_MAX_OUTPUT, BinaryResult, CommandResult, run_on_connection
+from services.collector.ssh_connect import open_connection
+from services.collector.ssh_errors import NodeUnreachable, UnknownNode
 from services.collector.telemetry import SSH_ERRORS
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MAX_OUTPUT = 1_048_576
-_READ_SIZE = 65536
-
-
-@dataclass(frozen=True)
-class NodeTarget:
-    """Address, port, SSH user and log folders of one node, with its cluster."""
-
-    cluster_uuid: str
-    cluster_name: str
-    node_uuid: str
-    name: str
-    address: str
-    port: int
-    user: str
-    log_dirs: tuple[str, ...] = ()
-
-
-@dataclass
-class CommandResult:
-    """Outcome of one command run on a node. ``exit_code`` is None after a timeout and -1 after a signal."""
-
-    exit_code: int | None
-    stdout: str
-    stderr: str
-    duration_ms: int
-    truncated: bool
-    timed_out: bool
-
-
-@dataclass
-class BinaryResult:
-    """Like ``CommandResult``, with stdout kept as bytes."""
-
-    exit_code: int | None
-    stdout: bytes
-    stderr: str
-    duration_ms: int
-    truncated: bool
-    timed_out: bool
-
-
-class SshError(Exception):
-    """Base of the collector's SSH errors."""
-
-
-class UnknownNode(SshError):
-    """The pool has no node with this uuid."""
-
-    def __init__(self, node_uuid: str) -> None:
-        super().__init__(f"unknown node {node_uuid}")
-        self.node_uuid = node_uuid
-
-
-class NodeUnreachable(SshError):
-    """The node could not be reached over SSH; ``reason`` gives the cause in a few words."""
-
-    def __init__(self, node: NodeTarget, reason: str) -> None:
-        super().__init__(f"node {node.name} ({node.address}:{node.port}) unreachable: {reason}")
-        self.node = node
-        self.reason = reason
-
-
-class HostKeyRejected(NodeUnreachable):
-    """The node's host key is unknown (and trust on first use is off) or differs from the known one."""
-
 
 StatusCallback = Callable[[NodeTarget, bool, str | None], Awaitable[None]]
 HostKeyCallback = Callable[[NodeTarget, str], Awaitable[None]]
@@ -242,7 +179,7 @@ class SshPool:
             for attempt in (1, 2):
                 connection = await self._connection(entry)
                 try:
-                    return await _execute(connection, command, timeout, max_output)
+                    return await run_on_connection(connection, command, timeout, max_output)
                 except (asyncssh.ChannelOpenError, asyncssh.ConnectionLost, asyncssh.DisconnectError, OSError) as error:
                     SSH_ERRORS.labels("channel").inc()
                     logger.warning("ssh channel failed node=%s attempt=%d error=%s", entry.target.name, attempt, error)
@@ -335,48 +272,8 @@ class SshPool:
             return connection
 
     async def _open(self, entry: _NodeEntry) -> tuple[asyncssh.SSHClientConnection, hostkeys.HostKeyClient]:
-        target = entry.target
-        trusted = hostkeys.trusted_keys(
-            self.settings.known_hosts_path(), target.address, target.port, entry.known_host_key
-        )
-        accept_unknown = self.settings.trust_on_first_use and not trusted
-        client = hostkeys.HostKeyClient(accept_unknown)
         secret = await self._login_secret(entry)
-        client_keys = _client_keys(secret)
-
-        try:
-            connection, _ = await asyncio.wait_for(
-                asyncssh.create_connection(
-                    lambda: client,
-                    target.address,
-                    target.port,
-                    username=target.user,
-                    password=secret.password,
-                    client_keys=client_keys,
-                    known_hosts=(trusted, [], []),
-                    agent_path=None,
-                    config=None,
-                    preferred_auth="publickey,password" if client_keys else "password",
-                    keepalive_interval=self.settings.keepalive_interval,
-                    keepalive_count_max=3,
-                ),
-                timeout=self.settings.connect_timeout,
-            )
-        except TimeoutError as error:
-            SSH_ERRORS.labels("timeout").inc()
-            raise NodeUnreachable(target, "connect timed out") from error
-        except asyncssh.PermissionDenied as error:
-            SSH_ERRORS.labels("auth").inc()
-            raise NodeUnreachable(target, "authentication failed") from error
-        except (asyncssh.HostKeyNotVerifiable, asyncssh.KeyExchangeFailed) as error:
-            SSH_ERRORS.labels("host_key").inc()
-            reason = "host key mismatch" if trusted else "host key unknown and trust on first use is off"
-            logger.error("ssh host key rejected node=%s address=%s reason=%s", target.name, target.address, reason)
-            raise HostKeyRejected(target, reason) from error
-        except (asyncssh.Error, OSError) as error:
-            SSH_ERRORS.labels("connect").inc()
-            raise NodeUnreachable(target, f"connect failed: {_describe(error)}") from error
-
+        connection, client = await open_connection(self.settings, entry.target, secret, entry.known_host_key)
         if client.accepted_unknown and client.seen_key is not None:
             await self._store_first_key(entry, client.seen_key)
         return connection, client
@@ -442,52 +339,3 @@ class SshPool:
         if entry.connection is not None:
             entry.connection.close()
         entry.connection, entry.client, entry.sftp = None, None, None
-
-
-def _client_keys(secret: NodeSecret) -> list[asyncssh.SSHKey] | None:
-    if not secret.private_key:
-        return None
-    return [asyncssh.import_private_key(secret.private_key)]
-
-
-def _describe(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
-    return text.splitlines()[0][:200]
-
-
-async def _execute(
-    connection: asyncssh.SSHClientConnection, command: str, timeout: float, max_output: int
-) -> BinaryResult:
-    started = time.perf_counter()
-    process = await connection.create_process(command, encoding=None, stdin=asyncssh.DEVNULL)
-    stdout, stderr = bytearray(), bytearray()
-    truncated = False
-
-    async def pump(stream: asyncssh.SSHReader, buffer: bytearray) -> None:
-        nonlocal truncated
-        while chunk := await stream.read(_READ_SIZE):
-            room = max_output - len(buffer)
-            if room > 0:
-                buffer.extend(chunk[:room])
-            if len(chunk) > room:
-                truncated = True
-
-    timed_out = False
-    try:
-        await asyncio.wait_for(
-            asyncio.gather(pump(process.stdout, stdout), pump(process.stderr, stderr), process.wait_closed()),
-            timeout=timeout,
-        )
-    except TimeoutError:
-        timed_out = True
-        SSH_ERRORS.labels("timeout").inc()
-        process.close()
-
-    return BinaryResult(
-        exit_code=None if timed_out else process.exit_status,
-        stdout=bytes(stdout),
-        stderr=stderr.decode("utf-8", errors="replace"),
-        duration_ms=int((time.perf_counter() - started) * 1000),
-        truncated=truncated,
-        timed_out=timed_out,
-    )

@@ -21,9 +21,10 @@ from libs.common.db import Database
 from services.collector import discovery, service
 from services.collector.assembler import Record, RecordAssembler, make_batches
 from services.collector.config import CollectorSettings
+from services.collector.node_target import NodeTarget
 from services.collector.publisher import PreparedBatch, Publisher
 from services.collector.service import PositionUpdate
-from services.collector.ssh import NodeTarget, SshPool
+from services.collector.ssh import SshPool
 from services.collector.telemetry import BYTES_READ, BYTES_SKIPPED, RECORDS_COLLECTED, TAIL_LAG_BYTES
 
 logger = logging.getLogger(__name__)
@@ -82,6 +83,9 @@ class NodeTailer:
         self.files: dict[str, TrackedFile] = {}
         self._loaded = False
         self._discovered_at = 0.0
+        self._listed_dirs: list[str] = []
+        # Folders whose real path broke the rule at the last listing, so each change is logged once.
+        self._rejected_dirs: list[str] = []
         self.backlog = False
 
     @property
@@ -107,11 +111,28 @@ class NodeTailer:
             )
         self._loaded = True
 
+    def resume_from_stored(self) -> None:
+        """Forget the files held in memory, so that the next poll loads the stored positions and lists the files.
+
+        Call it after a failed poll. A poll that fails after it read bytes (storing the batch
+        boundaries failed, or SSH failed on a later file) contains records that were never
+        published. The next poll reads them again from the stored positions, as a restarted
+        collector does. A batch that was published already gets its old message id, so
+        JetStream drops it.
+        """
+        self.files.clear()
+        self._loaded = False
+        self._discovered_at = 0.0
+        self._listed_dirs = []
+        self.backlog = False
+
     async def poll(self, running: set[str], stopping: asyncio.Event) -> bool:
         """Collect once from the files of ``running`` log types; return whether records were published."""
         if not self._loaded:
             await self.load()
-        if time.monotonic() - self._discovered_at >= self.settings.discovery_interval:
+        # A change of the log folders (set-log-dir) lists the files at once instead of at the next interval.
+        due = time.monotonic() - self._discovered_at >= self.settings.discovery_interval
+        if due or self.log_dirs() != self._listed_dirs:
             await self.discover()
 
         files = [item for item in self.files.values() if item.log_type in running]
@@ -135,8 +156,18 @@ class NodeTailer:
 
     async def discover(self) -> None:
         """List the node's log files and start following new ones."""
-        listed = await discovery.list_log_files(self.pool, self.node_uuid, self.log_dirs())
+        configured = list(self.log_dirs())
+        log_dirs, rejected = await discovery.confine_log_dirs(self.pool, self.node_uuid, configured)
+        if rejected and rejected != self._rejected_dirs:
+            logger.warning(
+                "log folders ignored: their real path breaks the log folder rule node=%s folders=%s",
+                self.target.name,
+                ",".join(repr(folder)[:200] for folder in rejected),
+            )
+        self._rejected_dirs = rejected
+        listed = await discovery.list_log_files(self.pool, self.node_uuid, log_dirs)
         self._discovered_at = time.monotonic()
+        self._listed_dirs = configured
         new_types: set[str] = set()
         for path, log_type in listed.items():
             if path not in self.files:
@@ -146,6 +177,11 @@ class NodeTailer:
 
         for path in [path for path, item in self.files.items() if path not in listed and item.missing]:
             logger.info("log file gone node=%s path=%s", self.target.name, path)
+            del self.files[path]
+        # Files outside the current folders stop being followed; their stored positions stay,
+        # so a folder set back later resumes where it was acknowledged.
+        for path in [path for path in self.files if path not in listed and not _inside(path, log_dirs)]:
+            logger.info("log file no longer in the log folders node=%s path=%s", self.target.name, path)
             del self.files[path]
 
         known_types = {item.log_type for item in self.files.values()}
@@ -331,3 +367,7 @@ class NodeTailer:
     def _report_lag(self, files: list[TrackedFile]) -> None:
         lag = sum(max(0, item.size - item.committed) for item in files if not item.missing)
         TAIL_LAG_BYTES.labels(self.target.name).set(lag)
+
+
+def _inside(path: str, folders: list[str]) -> bool:
+    return any(path.startswith(folder.rstrip("/") + "/") for folder in folders)

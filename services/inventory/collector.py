@@ -9,18 +9,20 @@ uuid, and the collector connects to the worker with the master's stored credenti
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from libs.common.errors import ServiceError, Unavailable
 from libs.common.i18n import message
+from libs.common.log_dirs import allowed_log_dirs
 from libs.common.rpc import Principal, RpcRequest
 from services.inventory.context import InventoryContext
 from services.inventory.models import Cluster, Node
-from services.inventory.schemas import DiscoverReply
+from services.inventory.schemas import DiscoverReply, LogDirProbeReply
 
 logger = logging.getLogger(__name__)
+ReplyT = TypeVar("ReplyT", bound=BaseModel)
 
 SERVICE = "collector"
 
@@ -93,7 +95,19 @@ async def upsert_node(
     credentials: Credentials,
     credentials_from: uuid.UUID | None = None,
 ) -> None:
-    """Give the collector a node and its secret so that it starts collecting."""
+    """Give the collector a node and its secret so that it starts collecting.
+
+    Stored log folders that break ``check_log_dir`` (stored before the rule forbade system
+    folders) are left out, because the collector rejects them.
+    """
+    log_dirs, rejected = allowed_log_dirs(node.log_dirs)
+    if rejected:
+        logger.warning(
+            "stored log folders not sent to the collector: they break the rule cluster=%s node=%s folders=%s",
+            cluster.uuid,
+            node.uuid,
+            ",".join(rejected),
+        )
     body = {
         "cluster_uuid": str(cluster.uuid),
         "cluster_name": cluster.name,
@@ -105,7 +119,7 @@ async def upsert_node(
         "password": credentials.password,
         "private_key": credentials.private_key,
         "known_host_key": credentials.known_host_key,
-        "log_dirs": list(node.log_dirs),
+        "log_dirs": log_dirs,
         "credentials_from_node": str(credentials_from) if credentials_from else None,
     }
     await _call(ctx, "nodes.upsert", caller, body, ctx.settings.collector_timeout_seconds)
@@ -137,10 +151,35 @@ async def discover(
     ctx: InventoryContext, caller: Caller, *, cluster_uuid: uuid.UUID, node_uuid: uuid.UUID
 ) -> DiscoverReply:
     """Ask the collector for the cluster's workers, as reported by the master node."""
+    return await _node_call(
+        ctx, caller, "discover", DiscoverReply, cluster_uuid, node_uuid, ctx.settings.discover_timeout_seconds
+    )
+
+
+async def probe_log_dirs(
+    ctx: InventoryContext, caller: Caller, *, cluster_uuid: uuid.UUID, node_uuid: uuid.UUID
+) -> LogDirProbeReply:
+    """Ask the collector which Hadoop log folders the node itself reports; the folders are not checked yet."""
+    return await _node_call(
+        ctx, caller, "nodes.probe_log_dirs", LogDirProbeReply, cluster_uuid, node_uuid,
+        ctx.settings.log_dir_probe_timeout_seconds,
+    )
+
+
+async def _node_call(
+    ctx: InventoryContext,
+    caller: Caller,
+    operation: str,
+    reply_model: type[ReplyT],
+    cluster_uuid: uuid.UUID,
+    node_uuid: uuid.UUID,
+    timeout: float,
+) -> ReplyT:
+    """Call a collector operation about one node and validate its reply as ``reply_model``."""
     body = {"cluster_uuid": str(cluster_uuid), "node_uuid": str(node_uuid)}
-    reply = await _call(ctx, "discover", caller, body, ctx.settings.discover_timeout_seconds)
+    reply = await _call(ctx, operation, caller, body, timeout)
     try:
-        return DiscoverReply.model_validate(reply)
+        return reply_model.model_validate(reply)
     except ValidationError:
-        logger.warning("collector discover reply malformed cluster=%s node=%s", cluster_uuid, node_uuid)
+        logger.warning("collector reply malformed operation=%s cluster=%s node=%s", operation, cluster_uuid, node_uuid)
         raise CollectorBadReply() from None

@@ -2,8 +2,12 @@
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from libs.common.i18n import message
+from libs.common.log_dirs import check_log_dir
 
 
 class InventorySettings(BaseSettings):
@@ -46,12 +50,33 @@ class InventorySettings(BaseSettings):
     discover_timeout_seconds: float = Field(
         default=8, gt=0, le=600, description="Seconds allowed for the collector to list a cluster's worker nodes."
     )
+    log_dir_probe_timeout_seconds: float = Field(
+        default=30,
+        gt=0,
+        le=600,
+        description="Seconds allowed for the collector to read one discovered worker's log folders off the node.",
+    )
     collector_concurrency: int = Field(
         default=8, ge=1, le=64, description="Nodes registered with the collector at the same time."
     )
     default_log_dirs: list[str] = Field(
-        default=["/var/log/hadoop"], description="Log directories of a node registered without 'log_dirs'."
+        default=["/var/log/hadoop"],
+        description=(
+            "Log directories of a node registered without 'log_dirs'. System folders such as /etc are rejected."
+        ),
     )
+
+    @field_validator("default_log_dirs")
+    @classmethod
+    def _check_default_log_dirs(cls, folders: list[str]) -> list[str]:
+        """Apply the log folder rule of ``libs.common.log_dirs``, naming the folder that breaks it."""
+        checked = []
+        for folder in folders:
+            try:
+                checked.append(check_log_dir(folder))
+            except PydanticCustomError as error:
+                raise ValueError(f"{folder!r} is not a usable log directory: {message(error.type, 'en')}") from None
+        return checked
 
 
 @lru_cache

@@ -1,6 +1,7 @@
 """Shared state of the inventory handlers, flows and background tasks."""
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from libs.common.db import Database
 from libs.common.rpc import RpcClient
@@ -12,3 +13,5 @@ class InventoryContext:
     db: Database
     settings: InventorySettings
     client: RpcClient
+    # Tasks that outlive a request (the log folder probe of discovered workers), kept referenced until done.
+    background: set[asyncio.Task] = field(default_factory=set)

@@ -3,8 +3,10 @@
 The collector runs ``hdfs dfsadmin -report`` and ``yarn node -list`` on the master and
 returns the hosts it found. Their names and addresses come from a remote system, so each is
 checked like user input. A host that fails the check is skipped and listed with the reason. New hosts are
-stored as ``discovered`` nodes that use the master's SSH user, port and log directories, and
-the collector connects to them with the master's credentials (``credentials_from_node``).
+stored as ``discovered`` nodes that use the master's SSH user and log directories, and the
+request's ``worker_ssh_port`` or else the master's port. The collector connects to them with
+the master's credentials (``credentials_from_node``). After the reply, each new worker's own
+log folders are read off the node in the background (``logdirs.probe_workers``).
 """
 
 import logging
@@ -13,12 +15,12 @@ import uuid
 from pydantic_core import PydanticCustomError
 
 from libs.common.errors import ValidationFailed, field_error
-from services.inventory import collector, service, validation
+from services.inventory import collector, logdirs, service, validation
 from services.inventory.collector import Caller, Credentials
 from services.inventory.context import InventoryContext
 from services.inventory.flows import get_writable_cluster, hand_over
 from services.inventory.models import Node
-from services.inventory.schemas import DiscoveredHost
+from services.inventory.schemas import DiscoveredHost, DiscoverOptions
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +49,11 @@ def check_host(host: DiscoveredHost) -> tuple[str, str, list[str]]:
     return name, address, sorted(set(roles))
 
 
-async def discover_workers(ctx: InventoryContext, caller: Caller, cluster_uuid: uuid.UUID) -> dict:
+async def discover_workers(
+    ctx: InventoryContext, caller: Caller, cluster_uuid: uuid.UUID, options: DiscoverOptions | None = None
+) -> dict:
     """Add the workers the master reports as ``discovered`` nodes and update roles of known ones."""
+    options = options or DiscoverOptions()
     principal = caller.principal
     assert principal is not None
     async with ctx.db.session() as session:
@@ -76,9 +81,8 @@ async def discover_workers(ctx: InventoryContext, caller: Caller, cluster_uuid: 
                 await service.update_node_roles(session, node=node, roles=roles)
                 existing.append(node.name)
                 continue
-            node = await service.create_node(
-                session, values=_discovered_values(master, name, address, roles), field="hosts", lang=caller.lang
-            )
+            values = _discovered_values(master, name, address, roles, options.worker_ssh_port)
+            node = await service.create_node(session, values=values, field="hosts", lang=caller.lang)
             known.append(node)
             planned.append((f"hosts[{name}]", node, Credentials()))
             added.append(name)
@@ -87,6 +91,8 @@ async def discover_workers(ctx: InventoryContext, caller: Caller, cluster_uuid: 
         await hand_over(ctx, caller, cluster, planned, credentials_from=master.uuid)
         await service.refresh_health(session, cluster_uuids={cluster.uuid})
 
+    # The nodes are committed now, so the probe's own transaction finds them.
+    logdirs.start_probe(ctx, caller, cluster.uuid, [node.uuid for _, node, _ in planned], list(master.log_dirs))
     logger.info(
         "workers discovered cluster=%s master=%s added=%d existing=%d skipped=%d",
         cluster.uuid,
@@ -105,13 +111,13 @@ def _find_known(nodes: list[Node], name: str, address: str) -> Node | None:
     return by_name or next((node for node in nodes if node.ip == address), None)
 
 
-def _discovered_values(master: Node, name: str, address: str, roles: list[str]) -> dict:
+def _discovered_values(master: Node, name: str, address: str, roles: list[str], port: int | None) -> dict:
     return {
         "uuid": uuid.uuid4(),
         "cluster_uuid": master.cluster_uuid,
         "name": name,
         "ip": address,
-        "ssh_port": master.ssh_port,
+        "ssh_port": port or master.ssh_port,
         "ssh_user": master.ssh_user,
         "log_dirs": list(master.log_dirs),
         "roles": roles,

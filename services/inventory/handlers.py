@@ -1,8 +1,8 @@
 """NATS endpoints of the inventory service: ``hfd.inventory.<operation>``.
 
 Public operations serve the gateway's routes and need the caller's principal. Internal
-operations (``nodes.resolve``, ``nodes.list_for_principal``, ``clusters.get``,
-``clusters.list_all``) serve other services and are never routed by the gateway. There a
+operations (``nodes.resolve``, ``nodes.list_for_principal``, ``nodes.set_log_dir``,
+``clusters.get``, ``clusters.list_all``) serve other services and are never routed by the gateway. There a
 missing principal means a service acting for itself, which may use every cluster.
 """
 
@@ -12,13 +12,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from libs.common.errors import Unauthorized, ValidationFailed, field_error
 from libs.common.rpc import Principal, RpcRequest, RpcService
-from services.inventory import discovery, flows, queries, views
+from services.inventory import discovery, flows, logdirs, queries, views
 from services.inventory.collector import Caller
 from services.inventory.context import InventoryContext
 from services.inventory.schemas import (
     ClusterCreate,
     ClusterFilter,
     ClusterUpdate,
+    DiscoverOptions,
+    LogDirChange,
     NodeCreate,
     ResolveRequest,
     TrendQuery,
@@ -46,8 +48,7 @@ class InventoryHandlers:
 
     def register(self, rpc: RpcService) -> None:
         """Add every endpoint to ``rpc``."""
-        for operation, handler in self.operations().items():
-            rpc.add(operation, handler)
+        rpc.add_all(self.operations())
 
     def operations(self) -> dict:
         return {
@@ -66,6 +67,7 @@ class InventoryHandlers:
             "metrics.memory_usage_node": self.memory_usage_node,
             "nodes.resolve": self.resolve_node,
             "nodes.list_for_principal": self.list_nodes_for_principal,
+            "nodes.set_log_dir": self.set_log_dir,
             "clusters.get": self.get_cluster,
             "clusters.list_all": self.list_all_nodes,
         }
@@ -104,7 +106,8 @@ class InventoryHandlers:
     async def discover(self, request: RpcRequest) -> dict:
         caller = _caller(request)
         cluster_uuid = parse_uuid(request.params.get("uuid"), "uuid", request.lang)
-        return await discovery.discover_workers(self.ctx, caller, cluster_uuid)
+        options = parse(DiscoverOptions, request.body, request.lang)
+        return await discovery.discover_workers(self.ctx, caller, cluster_uuid, options)
 
     async def list_nodes(self, request: RpcRequest) -> dict:
         principal = _principal(request)
@@ -158,6 +161,12 @@ class InventoryHandlers:
     async def list_nodes_for_principal(self, request: RpcRequest) -> dict:
         body = parse(ClusterFilter, request.body, request.lang)
         return await queries.list_node_refs(self.ctx, request.principal, body.cluster)
+
+    async def set_log_dir(self, request: RpcRequest) -> dict:
+        """Set the one log folder of the caller's nodes, for the collector's set-log-dir."""
+        caller = _caller(request)
+        body = parse(LogDirChange, request.body, request.lang)
+        return await logdirs.set_log_dir(self.ctx, caller, body)
 
     async def get_cluster(self, request: RpcRequest) -> dict:
         body = parse(ClusterFilter, request.body, request.lang)

@@ -41,9 +41,9 @@ async def find_node(
 ) -> tuple[Node, Cluster]:
     """Return the node called ``name`` in the principal's clusters.
 
-    Raises ``NotFound`` when no visible cluster has it, ``Forbidden`` when the given cluster
-    is not the principal's, and ``Conflict("ambiguous_node")`` when several clusters have it
-    and no cluster was given.
+    Raises ``NotFound`` when no visible cluster has it or the given cluster is unknown or not
+    the principal's, and ``Conflict("ambiguous_node")`` when several clusters have it and no
+    cluster was given.
     """
     async with ctx.db.session() as session:
         cluster = None
@@ -151,7 +151,7 @@ async def memory_usage(
 async def _target(
     ctx: InventoryContext, principal: Principal, cluster_uuid: uuid.UUID, node_name: str | None
 ) -> tuple[Cluster, Node | None]:
-    """Return the cluster the principal may read and, when named, its node; raise 404 or 403."""
+    """Return the cluster the principal may read and, when named, its node; raise 404 otherwise."""
     async with ctx.db.session() as session:
         cluster = await service.get_by_uuid_or_name_or_raise(session, key=str(cluster_uuid), principal=principal)
         if node_name is None:

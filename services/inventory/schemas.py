@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from libs.common.log_dirs import MAX_LOG_DIR_LENGTH, check_log_dir
 from services.inventory import validation
 
 HealthStatus = Literal["healthy", "warning", "unhealthy", "unknown"]
@@ -19,7 +20,7 @@ MAX_NODES_PER_REQUEST = 100
 Hostname = Annotated[str, Field(max_length=253), AfterValidator(validation.check_hostname)]
 IpAddress = Annotated[str, Field(max_length=64), AfterValidator(validation.check_ip_address)]
 SshUser = Annotated[str, Field(max_length=32), AfterValidator(validation.check_ssh_user)]
-LogDir = Annotated[str, Field(max_length=validation.MAX_LOG_DIR_LENGTH), AfterValidator(validation.check_log_dir)]
+LogDir = Annotated[str, Field(max_length=MAX_LOG_DIR_LENGTH), AfterValidator(check_log_dir)]
 RoleName = Annotated[str, Field(max_length=32), AfterValidator(validation.check_role)]
 ClusterUuid = Annotated[str, Field(max_length=64), AfterValidator(validation.check_uuid)]
 ClusterName = Annotated[str, Field(max_length=100), AfterValidator(validation.check_single_line)]
@@ -104,6 +105,25 @@ class ClusterFilter(BaseModel):
     """Body of the internal ``nodes.list_for_principal`` and ``clusters.get``."""
 
     cluster: str | None = Field(default=None, max_length=100)
+
+
+class LogDirChange(BaseModel):
+    """Body of the internal ``nodes.set_log_dir``: the one log folder of every node the caller owns."""
+
+    log_dir: LogDir
+
+
+class DiscoverOptions(BaseModel):
+    """Optional body of ``clusters.discover``; without ``worker_ssh_port`` workers get the master's port."""
+
+    worker_ssh_port: int | None = Field(default=None, ge=1, le=65535)
+
+
+class LogDirProbeReply(BaseModel):
+    """Reply of the collector's ``nodes.probe_log_dirs``: folders read off a node, checked again here."""
+
+    log_dirs: list[str] = Field(default_factory=list, max_length=64)
+    source: str | None = Field(default=None, max_length=64)
 
 
 class DiscoveredHost(BaseModel):

@@ -14,7 +14,7 @@ from sqlalchemy import and_, case, delete, exists, false, func, select, true, up
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from libs.common.errors import Forbidden, NotFound, ValidationFailed, field_error
+from libs.common.errors import NotFound, ValidationFailed, field_error
 from libs.common.rpc import Principal
 from libs.common.timeutil import utcnow
 from services.inventory.models import Cluster, ClusterOwner, Node
@@ -52,15 +52,22 @@ async def is_owner(session: AsyncSession, *, user_id: int, cluster_uuid: uuid.UU
 
 
 async def check_access(session: AsyncSession, *, cluster: Cluster, principal: Principal | None) -> None:
-    """Raise ``Forbidden`` unless the principal is internal, an admin, or mapped to the cluster."""
+    """Raise ``NotFound`` unless the principal is internal, an admin, or mapped to the cluster.
+
+    Another user's cluster gets the same 404 as an unknown one, so a caller cannot learn which
+    cluster ids or names exist.
+    """
     if principal is None or principal.is_admin:
         return
     if not await is_owner(session, user_id=principal.user_id, cluster_uuid=cluster.uuid):
-        raise Forbidden()
+        raise NotFound()
 
 
 async def get_by_uuid_or_name_or_raise(session: AsyncSession, *, key: str, principal: Principal | None) -> Cluster:
-    """Return the cluster the principal may use, checking access in the same query; raise 404 or 403."""
+    """Return the cluster the principal may use, checking access in the same query; raise 404 otherwise.
+
+    An unknown cluster and another user's cluster get the same 404.
+    """
     if principal is None or principal.is_admin:
         allowed = true()
     else:
@@ -71,7 +78,7 @@ async def get_by_uuid_or_name_or_raise(session: AsyncSession, *, key: str, princ
         raise NotFound()
     cluster, is_allowed = row
     if not is_allowed:
-        raise Forbidden()
+        raise NotFound()
     return cluster
 
 

@@ -2,7 +2,7 @@
 
 Each ``check_*`` function returns the normalised value or raises ``PydanticCustomError`` whose
 type is a message code of ``libs.common.i18n``. Pydantic collects every failure of a body with
-its location, and ``validation_failed`` turns them into ``{"field", "code", "message"}`` items
+its location, and ``to_field_errors`` turns them into ``{"field", "code", "message"}`` items
 whose field reads like ``nodes[0].ip_address``.
 """
 
@@ -15,46 +15,18 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
 
 from libs.common.errors import FieldError, ValidationFailed, field_error
+from libs.common.field_errors import pydantic_field_error
 
 HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 POSIX_USERNAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-# Log directories reach shell commands on the nodes, so only these characters are accepted:
-# no whitespace, quotes, '$', '`', ';', '|', '&', '<', '>', '*', '?', '~', brackets or NUL.
-LOG_DIR = re.compile(r"^/[A-Za-z0-9._+@=,:%/-]*$")
 KNOWN_HOST_KEY = re.compile(
     r"^(?:\S+ +)?(?:ssh-(?:rsa|dss|ed25519)|ecdsa-sha2-nistp(?:256|384|521)|sk-\S+) +[A-Za-z0-9+/]+={0,3}(?: +\S.*)?$"
 )
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 MAX_HOSTNAME_LENGTH = 253
-MAX_LOG_DIR_LENGTH = 4096
 MAX_PRIVATE_KEY_LENGTH = 16384
 MAX_KNOWN_HOST_KEY_LENGTH = 8192
-
-# Pydantic error types mapped to our message codes; others become ``invalid_value``.
-PYDANTIC_CODES = {
-    "missing": "field_required",
-    "string_too_long": "too_long",
-    "string_too_short": "too_short",
-    "too_long": "too_many_items",
-    "too_short": "too_few_items",
-    "greater_than_equal": "value_too_small",
-    "less_than_equal": "value_too_large",
-    "literal_error": "invalid_choice",
-    "int_parsing": "invalid_type",
-    "int_type": "invalid_type",
-    "int_from_float": "invalid_type",
-    "float_parsing": "invalid_type",
-    "float_type": "invalid_type",
-    "string_type": "invalid_type",
-    "list_type": "invalid_type",
-    "dict_type": "invalid_type",
-    "model_type": "invalid_type",
-    "model_attributes_type": "invalid_type",
-    "bool_type": "invalid_type",
-    "bool_parsing": "invalid_type",
-}
-
 
 def check_uuid(value: str) -> str:
     """Return the canonical form of a UUID string."""
@@ -97,15 +69,6 @@ def check_ssh_user(value: str) -> str:
     if not POSIX_USERNAME.match(value):
         _fail("invalid_ssh_user")
     return value
-
-
-def check_log_dir(value: str) -> str:
-    """Accept an absolute directory path without ``..`` segments or shell metacharacters."""
-    if len(value) > MAX_LOG_DIR_LENGTH or not LOG_DIR.match(value):
-        _fail("invalid_log_dir")
-    if ".." in value.split("/"):
-        _fail("invalid_log_dir")
-    return value.rstrip("/") or "/"
 
 
 def check_role(value: str) -> str:
@@ -172,28 +135,7 @@ def field_path(location: tuple[int | str, ...]) -> str:
 
 def to_field_errors(error: ValidationError, lang: str, prefix: tuple[int | str, ...] = ()) -> list[FieldError]:
     """Turn each pydantic failure into a localised ``FieldError``."""
-    failures = []
-    for item in error.errors():
-        code = PYDANTIC_CODES.get(item["type"], item["type"])
-        context = item.get("ctx") or {}
-        failure = field_error(field_path(prefix + tuple(item["loc"])), code, lang, **_message_values(code, context))
-        if failure.message == code:
-            failure = field_error(failure.field, "invalid_value", lang)
-        failures.append(failure)
-    return failures
-
-
-def _message_values(code: str, context: dict[str, Any]) -> dict[str, object]:
-    if code in ("too_long", "too_short", "too_many_items", "too_few_items"):
-        limit = context.get("max_length", context.get("min_length"))
-        return {"limit": limit}
-    if code == "value_too_small":
-        return {"bound": context.get("ge", "")}
-    if code == "value_too_large":
-        return {"bound": context.get("le", "")}
-    if code == "invalid_choice":
-        return {"choices": context.get("expected", "")}
-    return {}
+    return [pydantic_field_error(item, field_path(prefix + tuple(item["loc"])), lang) for item in error.errors()]
 
 
 def parse(model: type[BaseModel], data: Any, lang: str) -> Any:

@@ -19,6 +19,7 @@ from tests.conftest import (
     infra,  # noqa: F401 - an instance of its own for this package
     start_stack,
 )
+from tests.gateway.helpers import ADMIN_PASSWORD, ADMIN_USERNAME
 from tests.infra import Infra, Stack
 
 ADMIN = Principal(user_id=1, username="admin", role="admin")
@@ -63,6 +64,23 @@ def collector_env(infra: Infra, tmp_path: Path, **extra: str) -> dict[str, str]:
     }
     env.update(extra)
     return env
+
+
+@pytest.fixture
+def full_stack(infra: Infra, tmp_path: Path) -> Iterator[Stack]:
+    """Auth, inventory, the collector and the gateway, with the gateway tests' admin."""
+    stack = start_stack(
+        infra,
+        "auth",
+        "inventory",
+        "collector",
+        "gateway",
+        # The package's other stacks bootstrap this same admin, and only the first bootstrap counts.
+        HFD_BOOTSTRAP_ADMIN=f"{ADMIN_USERNAME}:{ADMIN_PASSWORD}",
+        **collector_env(infra, tmp_path),
+    )
+    yield stack
+    stack.stop()
 
 
 @pytest.fixture

@@ -32,8 +32,9 @@ NODE_LOGGER = "hfd.democluster.nodes"
 # metric samples). They are not ops commands, so the "nothing ran" checks set them aside.
 DATA_PATH_COMMANDS = (
     re.compile(r"^stat -L "),
-    re.compile(r"^find /\S+ -maxdepth \d+ -type f$"),
-    re.compile(r"^find /\S+ -maxdepth 1 -type f -inum \d+$"),
+    re.compile(r"^realpath -m -z -- /"),
+    re.compile(r"^find -H (/\S+ )+-maxdepth \d+ -type f$"),
+    re.compile(r"^find -H /\S+ -maxdepth 1 -type f -inum \d+$"),
     re.compile(r"^sh -c 'head -n 1 /proc/stat"),
 )
 

@@ -2,8 +2,8 @@
 
 from libs.common.events import LogBatch, LogEntry
 from services.collector.assembler import RecordAssembler, make_batches
+from services.collector.node_target import NodeTarget
 from services.collector.publisher import encode_log_batch
-from services.collector.ssh import NodeTarget
 from tests.collector.conftest import header_line, stack_trace
 
 TEXT = "".join(stack_trace(n) if n % 5 == 0 else header_line(n) for n in range(1, 41)).encode()

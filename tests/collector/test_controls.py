@@ -1,7 +1,8 @@
 """Collector control endpoints over NATS: status, start, stop, intervals, log folder, sampling.
 
 Inventory is not started here, so ownership falls back to the collector's own node table,
-which serves admins only; other roles get 503 until inventory replies.
+which serves admins only; other roles get 503 until inventory replies. set-log-dir has no
+fallback, because inventory owns the log folders.
 """
 
 import asyncio
@@ -89,7 +90,9 @@ async def test_control_input_validated(infra, collector, sshd_factory, tmp_path)
     assert log_type.status == 422
     assert unknown.status == 404
     assert good.body == {"message": "Set collection interval to 10 seconds"}
-    assert folder.body == {"message": f"Set log directory to {log_dir}"}
+    # Inventory owns the log folders, so without it a valid folder is not set, even for an admin.
+    assert folder.status == 503
+    assert folder.body["detail"] == "service_unavailable"
     assert zh.body["detail"]["errors"][0]["message"] == "采集间隔须为 1 到 3600 之间的整数秒"
 
 
@@ -134,3 +137,33 @@ async def test_metric_sampling_publishes_samples(infra, collector, sshd_factory,
     assert status.body == {"is_running": True, "interval": 2, "errors": {}}
     assert stopped.body["is_running"] is False
     assert after.body["is_running"] is False
+
+
+async def test_set_log_dir_rejects_system_folder(infra, collector):
+    values = ["/etc", "/", "//etc/", "/var/lib/hadoop", "/usr", "/home/hadoop/.ssh"]
+    async with Bus(infra) as bus:
+        replies = [await bus.call("collectors.set_log_dir", params={"log_dir": value}) for value in values]
+
+    for value, reply in zip(values, replies, strict=True):
+        assert reply.status == 422, f"log dir {value!r} accepted"
+        assert reply.body["detail"]["errors"][0]["field"] == "log_dir"
+        assert reply.body["detail"]["errors"][0]["code"] == "forbidden_log_dir"
+
+
+async def test_upsert_rejects_system_log_folder(infra, collector):
+    body = {
+        "cluster_uuid": str(uuid.uuid4()),
+        "cluster_name": "c-upsert",
+        "node_uuid": str(uuid.uuid4()),
+        "name": "u1",
+        "address": "127.0.0.9",
+        "ssh_user": "hadoop",
+        "password": "n0t-a-real-secret",
+        "log_dirs": ["/var/log/hadoop", "/proc/self"],
+    }
+    async with Bus(infra) as bus:
+        reply = await bus.call("nodes.upsert", body, principal=None)
+
+    assert reply.status == 422
+    assert reply.body["detail"]["errors"][0]["field"] == "log_dirs.1"
+    assert reply.body["detail"]["errors"][0]["code"] == "forbidden_log_dir"

@@ -13,6 +13,7 @@ from services.collector.policy import SYSTEM_AI_PRINCIPAL
 from tests.collector.conftest import Bus, collector_env
 from tests.collector.test_democluster import register_demo_nodes
 from tests.conftest import start_stack
+from tests.infra import start_infra, stop_infra
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -21,6 +22,19 @@ LEASE_ENV = {
     "HFD_COLLECTOR_LEASE_TTL": "6",
     "HFD_COLLECTOR_LEASE_RENEW_INTERVAL": "2",
 }
+
+
+@pytest.fixture(scope="module")
+def infra():
+    """A database of this module's own.
+
+    Each replica's share counts every node stored in the collector's table. Nodes that the
+    package's other tests left there would raise the shares, so that one replica could claim
+    all four nodes of this test and the split checked here would depend on the test order.
+    """
+    module_infra = start_infra()
+    yield module_infra
+    stop_infra(module_infra)
 
 
 @pytest.fixture

@@ -9,7 +9,9 @@ import pytest
 from libs.common.events import NodeStatusEvent
 from services.collector.config import CollectorSettings
 from services.collector.credentials import NodeSecret
-from services.collector.ssh import HostKeyRejected, NodeTarget, SshPool
+from services.collector.node_target import NodeTarget
+from services.collector.ssh import SshPool
+from services.collector.ssh_errors import HostKeyRejected
 from tests.collector.conftest import Bus
 from tests.collector.sshd import generate_key
 

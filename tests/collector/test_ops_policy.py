@@ -8,24 +8,20 @@ from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
 from libs.common.rpc import Principal
-from services.collector.commands import PatternTimeout, filter_lines
-from services.collector.policy import (
+from services.collector.command_catalog import (
     COMMANDS,
-    SYSTEM_AI_PRINCIPAL,
     Category,
     CommandLineError,
-    NodeScope,
-    authorize,
-    check_log_type,
-    check_node_name,
-    check_pattern,
     command_text,
-    is_within,
     match_command,
-    normalise_path,
     split_command_line,
     validate_args,
 )
+from services.collector.line_filter import PatternTimeout, filter_lines
+from services.collector.ops_models import check_log_type, check_node_name
+from services.collector.policy import SYSTEM_AI_PRINCIPAL, authorize
+from services.collector.remote_paths import NodeScope, is_within, normalise_path
+from services.collector.safe_pattern import check_pattern
 
 SCOPE = NodeScope(log_dirs=("/var/log/hadoop",), temp_roots=("/tmp/hadoop-hdfs",))
 ADMIN = Principal(user_id=1, username="admin", role="admin")
@@ -62,6 +58,12 @@ def argv_for(text: str) -> list[list[str]]:
         ("hdfs --daemon start datanode", "hdfs_daemon", [["hdfs", "--daemon", "start", "datanode"]]),
         ("yarn --daemon stop nodemanager", "yarn_daemon", [["yarn", "--daemon", "stop", "nodemanager"]]),
         ("hadoop-daemon.sh start namenode", "hadoop_daemon", [["hadoop-daemon.sh", "start", "namenode"]]),
+        (
+            "mapred --daemon status historyserver",
+            "mapred_daemon_status",
+            [["mapred", "--daemon", "status", "historyserver"]],
+        ),
+        ("mapred --daemon stop historyserver", "mapred_daemon", [["mapred", "--daemon", "stop", "historyserver"]]),
     ],
 )
 def test_match_command_builds_argv(text, command_id, argv):
@@ -72,7 +74,17 @@ def test_match_command_builds_argv(text, command_id, argv):
 
 @pytest.mark.parametrize(
     "text",
-    ["rm -rf /", "hdfs dfs -rm -r /", "jps -v", "yarn application -kill x", "sh", "tail -f /var/log/hadoop/a", "df"],
+    [
+        "rm -rf /",
+        "hdfs dfs -rm -r /",
+        "jps -v",
+        "yarn application -kill x",
+        "sh",
+        "tail -f /var/log/hadoop/a",
+        "df",
+        "mapred historyserver",
+        "mapred job -kill job_1_0001",
+    ],
 )
 def test_match_command_rejects_unknown_spellings(text):
     assert match_command(split_command_line(text)) is None
@@ -165,6 +177,9 @@ def test_is_within(path, root, allow_equal, expected):
         ("hdfs_daemon", {"action": "restart", "daemon": "namenode"}, "action"),
         ("hdfs_daemon", {"action": "start", "daemon": "resourcemanager"}, "daemon"),
         ("restart_daemon", {"daemon": "sshd"}, "daemon"),
+        ("mapred_daemon", {"action": "start", "daemon": "namenode"}, "daemon"),
+        ("mapred_daemon_status", {"daemon": "resourcemanager"}, "daemon"),
+        ("hdfs_daemon", {"action": "stop", "daemon": "historyserver"}, "daemon"),
     ],
 )
 def test_validate_args_rejects(command_id, args, field):
@@ -185,12 +200,24 @@ def test_clean_temp_dir_keeps_directory_and_skips_links():
     ]
 
 
-def test_restart_daemon_stops_then_starts():
-    args = validate_args(COMMANDS["restart_daemon"], {"daemon": "resourcemanager"}, SCOPE)
+@pytest.mark.parametrize(
+    "daemon, tool", [("namenode", "hdfs"), ("zkfc", "hdfs"), ("resourcemanager", "yarn"), ("historyserver", "mapred")]
+)
+def test_restart_daemon_stops_then_starts(daemon, tool):
+    args = validate_args(COMMANDS["restart_daemon"], {"daemon": daemon}, SCOPE)
     assert COMMANDS["restart_daemon"].build(args) == [
-        ["yarn", "--daemon", "stop", "resourcemanager"],
-        ["yarn", "--daemon", "start", "resourcemanager"],
+        [tool, "--daemon", "stop", daemon],
+        [tool, "--daemon", "start", daemon],
     ]
+
+
+@pytest.mark.parametrize(
+    "daemon", ["HistoryServer", "historyserver ", "historyserver;id", "jobhistoryserver", "timelinereader", "", 1]
+)
+def test_restart_daemon_rejects_unlisted_names(daemon):
+    with pytest.raises(ValidationError) as raised:
+        validate_args(COMMANDS["restart_daemon"], {"daemon": daemon}, SCOPE)
+    assert {error["loc"][0] for error in raised.value.errors()} == {"daemon"}
 
 
 @pytest.mark.parametrize(
@@ -301,7 +328,7 @@ def test_filter_lines_stops_slow_pattern_at_budget():
 
 
 def test_keep_tail_bytes_cuts_at_line_start():
-    from services.collector.ops import keep_tail_bytes
+    from services.collector.ops_logs import keep_tail_bytes
 
     text = "\n".join(f"line {number:04d} " + "x" * 50 for number in range(1000))
     kept, truncated = keep_tail_bytes(text, 4096)
@@ -313,6 +340,6 @@ def test_keep_tail_bytes_cuts_at_line_start():
 
 
 def test_keep_tail_bytes_leaves_short_text():
-    from services.collector.ops import keep_tail_bytes
+    from services.collector.ops_logs import keep_tail_bytes
 
     assert keep_tail_bytes("a\nb", 10) == ("a\nb", False)

@@ -1,4 +1,4 @@
-"""Crashes and outages: SIGKILL mid-file, NATS down for a while. Every record arrives exactly once."""
+"""Crashes and outages: SIGKILL mid-file, NATS down, PostgreSQL killed. Every record arrives exactly once."""
 
 import asyncio
 import dataclasses
@@ -12,6 +12,7 @@ from hfd.embedded import EmbeddedNats
 from tests.collector.conftest import Bus, collector_env, entries_of
 from tests.collector.test_tailing import write_records
 from tests.infra import Stack
+from tests.killable_postgres import KillablePostgres
 
 pytestmark = [pytest.mark.sshd, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -88,5 +89,40 @@ async def test_nats_outage_loses_nothing(infra, sshd_factory, tmp_path):
     finally:
         await asyncio.to_thread(stack.stop)
         nats_server.stop()
+
+    assert_exactly_once(batches, expected)
+
+
+async def test_database_crash_loses_nothing(infra, sshd_factory, tmp_path):
+    postgres = KillablePostgres(tmp_path / "postgres")
+    await asyncio.to_thread(postgres.start)
+    own_infra = dataclasses.replace(infra, database_url=postgres.url)
+    node = sshd_factory("p1")
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    log_file = log_dir / "hadoop-hdfs-namenode-p1.log"
+    expected = write_records(log_file, 1, 200)
+    cluster = str(uuid.uuid4())
+
+    stack = await asyncio.to_thread(Stack(own_infra, ["collector"], collector_env(own_infra, tmp_path)).start)
+    try:
+        async with Bus(own_infra) as bus:
+            await bus.register(node, log_dir, cluster_uuid=cluster, name="p1")
+            await bus.wait_for_records(cluster, 200)
+
+            await asyncio.to_thread(postgres.kill)
+            # Polls read these records, then fail to store the batch boundaries.
+            expected += write_records(log_file, 201, 300)
+            await asyncio.sleep(4)
+            expected += write_records(log_file, 501, 100)
+            await asyncio.to_thread(postgres.restart)
+
+            await bus.wait_for_records(cluster, len(expected), timeout=60)
+            await asyncio.sleep(2)
+            batches = await bus.log_batches(cluster)
+        assert "tail poll failed" in stack.log("collector"), "the database crash did not reach the tailer"
+    finally:
+        await asyncio.to_thread(stack.stop)
+        await asyncio.to_thread(postgres.stop)
 
     assert_exactly_once(batches, expected)

@@ -184,37 +184,51 @@ def test_observer_reads_nothing_unowned(api, operator, observer):
     cluster_uuid = register(api, operator, name=unique_name("c"))
 
     assert cluster_uuid not in listed(api, observer)
-    assert api.request("GET", f"/nodes?cluster={cluster_uuid}", headers=observer.headers).status_code == 403
+    assert api.request("GET", f"/nodes?cluster={cluster_uuid}", headers=observer.headers).status_code == 404
+
+
+def isolation_requests(cluster: str, name: str) -> list[tuple[str, str, dict | None]]:
+    """Every read and write of one cluster that another user must not reach."""
+    return [
+        ("GET", f"/nodes?cluster={cluster}", None),
+        ("GET", f"/nodes/{name}?cluster={cluster}", None),
+        ("GET", f"/metrics/cpu_trend?cluster={cluster}", None),
+        ("GET", f"/metrics/memory_usage?cluster={cluster}", None),
+        ("GET", f"/metrics/cpu_trend_node?cluster={cluster}&node={name}", None),
+        ("GET", f"/metrics/memory_usage_node?cluster={cluster}&node={name}", None),
+        ("DELETE", f"/clusters/{cluster}", None),
+        ("PATCH", f"/clusters/{cluster}", {"description": "taken over"}),
+        ("POST", f"/clusters/{cluster}/nodes", node_body(hostname(), "127.0.0.3")),
+        ("POST", f"/clusters/{cluster}/discover", None),
+    ]
 
 
 def test_owner_isolation_between_users(api, operator, other_operator):
     name = hostname()
     cluster_uuid = register(api, operator, name=unique_name("c"), nodes=[node_body(name, "127.0.0.2")])
-    reads = [
-        f"/nodes?cluster={cluster_uuid}",
-        f"/nodes/{name}?cluster={cluster_uuid}",
-        f"/metrics/cpu_trend?cluster={cluster_uuid}",
-        f"/metrics/memory_usage?cluster={cluster_uuid}",
-        f"/metrics/cpu_trend_node?cluster={cluster_uuid}&node={name}",
-        f"/metrics/memory_usage_node?cluster={cluster_uuid}&node={name}",
-    ]
-    writes = [
-        ("DELETE", f"/clusters/{cluster_uuid}", None),
-        ("PATCH", f"/clusters/{cluster_uuid}", {"description": "taken over"}),
-        ("POST", f"/clusters/{cluster_uuid}/nodes", node_body(hostname(), "127.0.0.3")),
-        ("POST", f"/clusters/{cluster_uuid}/discover", None),
-    ]
 
     assert cluster_uuid not in listed(api, other_operator)
-    for path in reads:
-        response = api.request("GET", path, headers=other_operator.headers)
-        assert response.status_code == 403, f"{path}: {response.text}"
-        assert response.json()["detail"] == "not_allowed", path
-    assert api.request("GET", f"/nodes/{name}", headers=other_operator.headers).status_code == 404
-    for method, path, body in writes:
+    for method, path, body in isolation_requests(cluster_uuid, name):
         response = api.request(method, path, json=body, headers=other_operator.headers)
-        assert response.status_code == 403, f"{method} {path}: {response.text}"
+        assert response.status_code == 404, f"{method} {path}: {response.text}"
+        assert response.json()["detail"] == "not_found", f"{method} {path}"
+    assert api.request("GET", f"/nodes/{name}", headers=other_operator.headers).status_code == 404
     assert cluster_uuid in listed(api, operator)
+
+
+def test_foreign_cluster_answers_like_unknown(api, operator, other_operator):
+    name = hostname()
+    cluster_uuid = register(api, operator, name=unique_name("c"), nodes=[node_body(name, "127.0.0.2")])
+    unknown_uuid = str(uuid.uuid4())
+    headers = {**other_operator.headers, "Accept-Language": "en"}
+
+    for (method, path, body), (_, unknown_path, _) in zip(
+        isolation_requests(cluster_uuid, name), isolation_requests(unknown_uuid, name), strict=True
+    ):
+        foreign = api.request(method, path, json=body, headers=headers)
+        unknown = api.request(method, unknown_path, json=body, headers=headers)
+        assert foreign.status_code == unknown.status_code, f"{method} {path}"
+        assert foreign.json() == unknown.json(), f"{method} {path}"
 
 
 def test_admin_sees_and_deletes_any_cluster(api, operator):

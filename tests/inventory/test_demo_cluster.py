@@ -138,6 +138,19 @@ def test_demo_master_sampled_by_collector(demo_api, demo, registered):
     assert any(value is not None for value in trend.json()["values"][-2:])
 
 
+@pytest.mark.parametrize("port", [0, 70000, "ssh", [22]])
+def test_demo_discovery_rejects_invalid_worker_port(demo_api, registered, port):
+    operator, cluster_uuid = registered
+    headers = {**operator.headers, "Accept-Language": "en"}
+
+    response = demo_api.request(
+        "POST", f"/clusters/{cluster_uuid}/discover", json={"worker_ssh_port": port}, headers=headers
+    )
+
+    assert response.status_code == 422, response.text
+    assert [error["field"] for error in response.json()["detail"]["errors"]] == ["worker_ssh_port"]
+
+
 def test_demo_discovery_adds_workers(demo_api, demo, demo_database, registered):
     operator, cluster_uuid = registered
     master, *workers = demo.manifest.nodes

@@ -257,7 +257,7 @@ def test_resolve_node_errors(api, operator, other_operator, bus):
     ambiguous = bus.call("nodes.resolve", {"name": name}, principal=principal_of(operator))
     unknown = bus.call("nodes.resolve", {"name": hostname()}, principal=principal_of(operator))
 
-    assert (foreign.status, foreign.body) == (403, {"detail": "not_allowed"})
+    assert (foreign.status, foreign.body) == (404, {"detail": "not_found"})
     assert (unseen.status, unseen.body) == (404, {"detail": "not_found"})
     assert (ambiguous.status, ambiguous.body) == (409, {"detail": "ambiguous_node"})
     assert (unknown.status, unknown.body) == (404, {"detail": "not_found"})

@@ -74,6 +74,17 @@ CASES = [
     ("log dir NUL", cluster_with_node(log_dirs=["/var/log/\u0000x"]), "nodes[0].log_dirs[0]", "invalid_log_dir"),
     ("log dir variable", cluster_with_node(log_dirs=["/var/$HOME"]), "nodes[0].log_dirs[0]", "invalid_log_dir"),
     ("log dir glob", cluster_with_node(log_dirs=["/var/log/*"]), "nodes[0].log_dirs[0]", "invalid_log_dir"),
+    ("log dir etc", cluster_with_node(log_dirs=["/etc"]), "nodes[0].log_dirs[0]", "forbidden_log_dir"),
+    ("log dir root", cluster_with_node(log_dirs=["/"]), "nodes[0].log_dirs[0]", "forbidden_log_dir"),
+    (
+        "log dir under system tree",
+        cluster_with_node(log_dirs=["/var/log/hadoop", "/var/lib/hadoop/logs"]),
+        "nodes[0].log_dirs[1]",
+        "forbidden_log_dir",
+    ),
+    ("log dir parent of /usr/bin", cluster_with_node(log_dirs=["/usr"]), "nodes[0].log_dirs[0]", "forbidden_log_dir"),
+    ("log dir doubled slash", cluster_with_node(log_dirs=["//etc"]), "nodes[0].log_dirs[0]", "forbidden_log_dir"),
+    ("log dir home", cluster_with_node(log_dirs=["/home/hadoop"]), "nodes[0].log_dirs[0]", "forbidden_log_dir"),
     ("log dirs wrong type", cluster_with_node(log_dirs="/var/log"), "nodes[0].log_dirs", "invalid_type"),
     (
         "too many log dirs",
