@@ -3,7 +3,11 @@
 The engine run covers everything ``hfd analyze`` does per line after reading: grouping lines
 into records, header parsing, signature screening and matching, cross-record rules,
 template mining of unknown errors and burst counting. Files are read into memory first,
-so disk speed is not measured. ``grep -E`` gets the catalog patterns translated to POSIX
+so disk speed is not measured. A second engine run follows the faults consumer's CPU path:
+one engine per node, and the engine's state serialised after every batch of 100 records of
+one file (the collector's ``batch_max_records``), where the consumer saves it.
+
+``grep -E`` gets the catalog patterns translated to POSIX
 ERE with GNU extensions (``(?:`` to ``(``, ``\\d`` to ``[0-9]``). Patterns using lookarounds
 or inline flags are left out and counted. grep only counts matching lines, so it is the
 floor, not an equal.
@@ -31,6 +35,7 @@ from libs.common.datasets import data_dir  # noqa: E402
 from libs.common.logformat import iter_records, log_type_from_filename  # noqa: E402
 from services.faults.detection.engine import DetectionEngine  # noqa: E402
 
+BATCH_RECORDS = 100
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 # Lookarounds, inline flags and "[\s\S]" have no GNU ERE equivalent; \s, \S, \w and \b do.
 _PYTHON_ONLY = re.compile(r"\(\?[=!<]|\(\?m\)|\[\\s\\S\]")
@@ -58,6 +63,42 @@ def run_engine(files: list[tuple[Path, list[str]]]) -> tuple[float, int]:
         for record in iter_records(lines, source):
             detections += len(engine.process(record, cluster="bench", node=node, log_type=log_type))
     return time.perf_counter() - started, detections
+
+
+def run_consumer_path(files: list[tuple[Path, list[str]]]) -> tuple[float, int]:
+    """Run each node's files through that node's own engine, saving its state after every batch.
+
+    Return seconds and how many states differed from the last saved one (the database writes).
+    """
+    catalog = load_catalog()
+    engines = {node: DetectionEngine(catalog) for node in sorted({path.parent.name for path, _ in files})}
+    saved: dict[str, tuple[int, bytes, bytes]] = {}
+    writes = 0
+    started = time.perf_counter()
+    for path, lines in files:
+        source, node, log_type = str(path), path.parent.name, log_type_from_filename(path.name)
+        engine = engines[node]
+        in_batch = 0
+        for record in iter_records(lines, source):
+            engine.process(record, cluster="bench", node=node, log_type=log_type)
+            in_batch += 1
+            if in_batch == BATCH_RECORDS:
+                writes += _save_state(engine, node, saved)
+                in_batch = 0
+        writes += _save_state(engine, node, saved)
+    return time.perf_counter() - started, writes
+
+
+def _save_state(engine: DetectionEngine, node: str, saved: dict[str, tuple[int, bytes, bytes]]) -> int:
+    """Serialise the state as ``EngineRegistry.checkpoint`` does; return 1 when it changed (a database write)."""
+    revision = engine.template_revision
+    previous = saved.get(node)
+    templates = previous[1] if previous and previous[0] == revision else engine.template_state()
+    windows = engine.window_state()
+    if previous and (templates, windows) == previous[1:]:
+        return 0
+    saved[node] = (revision, templates, windows)
+    return 1
 
 
 def to_ere(pattern: str) -> str | None:
@@ -99,14 +140,18 @@ def main() -> int:
     size_mb = sum(path.stat().st_size for path, _ in files) / 1e6
 
     engine_seconds, detections = min(run_engine(files) for _ in range(args.repeat))
+    consumer_seconds, writes = min(run_consumer_path(files) for _ in range(args.repeat))
     grep_seconds, used, left_out = min(run_grep([path for path, _ in files]) for _ in range(args.repeat))
     engine_rate, grep_rate = lines / engine_seconds, lines / grep_seconds
+    consumer_rate = lines / consumer_seconds
 
     cpu = platform.processor() or platform.machine()
     table = "\n".join([
         "| measurement | seconds | lines/s |",
         "|---|---:|---:|",
         f"| detection engine (1 process) | {engine_seconds:.3f} | {engine_rate:,.0f} |",
+        f"| engine per node, state saved every {BATCH_RECORDS} records ({writes} changed states) "
+        f"| {consumer_seconds:.3f} | {consumer_rate:,.0f} |",
         f"| grep -E, same signatures ({used} patterns, {left_out} left out) | {grep_seconds:.3f} | {grep_rate:,.0f} |",
     ])
     summary = (f"input: {len(files)} files, {lines:,} lines, {size_mb:.1f} MB; detections: {detections}; "

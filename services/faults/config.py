@@ -2,7 +2,7 @@
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -49,6 +49,26 @@ class FaultsSettings(BaseSettings):
         "longer than a batch takes. Set when the durable consumer is created.",
     )
     delete_batch: int = Field(default=5000, ge=100, le=100000, description="Rows deleted per retention statement.")
+    lease_ttl: float = Field(
+        default=15.0,
+        ge=2,
+        le=3600,
+        description="Seconds after its last renewal that the consumers lease of a faults replica expires; "
+        "a standby replica takes over the consumers after that. Fixed when the key-value bucket is created.",
+    )
+    lease_renew_interval: float = Field(
+        default=5.0, gt=0, le=600, description="Seconds between renewals of the consumers lease, and between "
+        "attempts of a standby replica to take it.",
+    )
+
+    @model_validator(mode="after")
+    def check_lease_timing(self) -> "FaultsSettings":
+        if self.lease_renew_interval >= self.lease_ttl:
+            raise ValueError(
+                f"HFD_FAULTS_LEASE_RENEW_INTERVAL ({self.lease_renew_interval}) must be shorter than "
+                f"HFD_FAULTS_LEASE_TTL ({self.lease_ttl}), or the lease expires between renewals"
+            )
+        return self
 
 
 @lru_cache

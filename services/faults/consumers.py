@@ -2,20 +2,24 @@
 
 Each fetched batch is handled in one transaction that records the message keys
 (``Nats-Msg-Id``, else the stream sequence), the incident changes, the stored log records,
-the outbox events and the engines' template state. ``run_consumer`` acknowledges the
-messages only after that commit, so a redelivery after a crash finds its keys and changes
-nothing twice.
+the outbox events and the state (templates and windows) of the engines it used.
+``run_consumer`` acknowledges the messages only after that commit, so a redelivery after a
+crash finds its keys and changes nothing twice.
 
-NOTE: run one replica. Replicas sharing these durable consumers would each keep their own
-engine for a node and overwrite each other's saved templates. Scaling out first needs the
-stream split by node, for example one consumer per partition of ``logs.<cluster>.<node>.>``.
+Only the faults replica that holds the consumers lease runs these consumers (see
+``services.faults.leader``). Each transaction first checks that replica's fencing epoch, so a
+replica that lost the lease cannot commit a batch after its successor started.
+
+NOTE: one replica consumes at a time, so a second replica adds availability, not throughput.
+Spreading the load would need the stream split by node, for example one consumer per
+partition of ``logs.<cluster>.<node>.>``.
 """
 
 import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -24,6 +28,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.bus import ensure_streams
 from libs.common.catalog import Catalog
@@ -51,6 +56,8 @@ STREAM_RETRY_SECONDS = 2.0
 MAX_CLUSTER_CHARS = 200
 MAX_NODE_CHARS = 255
 
+Fence = Callable[[AsyncSession], Awaitable[None]]
+
 
 @dataclass(slots=True)
 class Delivery:
@@ -72,6 +79,8 @@ class ConsumerDeps:
     settings: FaultsSettings
     registry: EngineRegistry
     relay: OutboxRelay
+    # Raises ``LeadershipLost`` inside a transaction of a replica that no longer holds the lease.
+    fence: Fence
 
 
 def message_key(stream: str, msg: Msg) -> tuple[str, int]:
@@ -175,6 +184,7 @@ class LogConsumer:
         touched: set[tuple[str, str]] = set()
         try:
             async with deps.registry.lock, deps.db.session() as session:
+                await deps.fence(session)
                 keys = {item.key: item.stream_seq for item in deliveries}
                 fresh = await service.claim_messages(session, stream=self.stream, keys=keys, now=now)
                 batches = [item.event for item in deliveries if item.key in fresh]
@@ -231,6 +241,7 @@ class MetricConsumer:
         touched: set[tuple[str, str]] = set()
         try:
             async with deps.registry.lock, deps.db.session() as session:
+                await deps.fence(session)
                 keys = {item.key: item.stream_seq for item in deliveries}
                 fresh = await service.claim_messages(session, stream=self.stream, keys=keys, now=now)
                 for item in deliveries:
@@ -241,6 +252,7 @@ class MetricConsumer:
                     else:
                         touched.add((item.event.cluster, item.event.node))
                         await self._apply_sample(session, item.event, ctx)
+                await deps.registry.checkpoint(session, touched, now)
         except BaseException:
             deps.registry.discard(touched)
             raise

@@ -2,16 +2,19 @@
 
 Records go through the same code path as ``hfd analyze``: ``iter_records`` from
 ``libs.common.logformat`` and then ``DetectionEngine.process``. Each (cluster, node) has its
-own engine, restored from the template state saved in the database. The consumers save the
-state of every engine they used in the same transaction as the incidents, so the saved
-templates always match the records whose effects are committed.
+own engine, restored from the templates and windows saved in the database. The consumers save
+the state of every engine they used in the same transaction as the incidents, so the saved
+state always matches the records whose effects are committed.
 """
 
 import asyncio
 import logging
 from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.catalog import Catalog
 from libs.common.db import Database
@@ -32,12 +35,27 @@ TITLE_WORDS = 8
 UNKNOWN_TITLE_CHARS = 80
 
 
+@dataclass(slots=True)
+class SavedState:
+    """The template and window bytes of one engine as the database last received them.
+
+    ``template_revision`` is the engine's ``template_revision`` when ``templates`` matched it, so an
+    unchanged revision skips serialising the templates. None forces a comparison of the bytes.
+    """
+
+    templates: bytes = b""
+    windows: bytes = b""
+    template_revision: int | None = None
+
+
 class EngineRegistry:
     """The engines of the nodes this process has seen, least recently used evicted first.
 
-    Eviction loses nothing that matters: every engine's templates were saved with the last
-    commit that used it. It does lose the engine's windows (repetition counts, burst
-    baselines), which the database does not keep.
+    Each engine's whole state, templates and windows (repetition counts, context such as a
+    recent disk-full error, burst rates, metric threshold windows), is saved with the
+    transaction that changed it. So a new consumers leader, a restarted process and an engine
+    reloaded after eviction all continue where the last commit left off. Eviction happens in
+    :meth:`checkpoint`, after the state of the evicted engines was written.
     """
 
     def __init__(self, catalog: Catalog, *, max_engines: int = 5000) -> None:
@@ -45,30 +63,38 @@ class EngineRegistry:
         self.max_engines = max_engines
         self.lock = asyncio.Lock()
         self._engines: OrderedDict[EngineKey, DetectionEngine] = OrderedDict()
-        self._saved: dict[EngineKey, bytes] = {}
+        self._saved: dict[EngineKey, SavedState] = {}
 
     async def load(self, session, keys: set[EngineKey]) -> dict[EngineKey, DetectionEngine]:
-        """Return the engines of ``keys``, restoring missing ones from their saved template state."""
+        """Return the engines of ``keys``, restoring missing ones from their saved state."""
         engines = {}
         for key in sorted(keys):
             engine = self._engines.get(key)
             if engine is None:
-                state = await service.load_engine_state(session, cluster=key[0], node=key[1])
-                engine = self._restore(key, state)
-                self._engines[key] = engine
-                self._saved[key] = state or b""
-                self._evict()
+                row = await service.load_engine_state(session, cluster=key[0], node=key[1])
+                saved = SavedState(row.state, row.windows or b"") if row is not None else SavedState()
+                self._engines[key] = engine = self._restore(key, saved)
+                self._saved[key] = saved
             self._engines.move_to_end(key)
             engines[key] = engine
         return engines
 
-    def _restore(self, key: EngineKey, state: bytes | None) -> DetectionEngine:
+    def _restore(self, key: EngineKey, saved: SavedState) -> DetectionEngine:
         try:
-            return DetectionEngine(self.catalog, template_state=state)
+            engine = DetectionEngine(self.catalog, template_state=saved.templates or None)
+            if saved.templates:
+                saved.template_revision = engine.template_revision
         except ValueError as error:
             logger.error("saved template state unusable, starting empty cluster=%s node=%s error=%s",
                          key[0], key[1], error)
-            return DetectionEngine(self.catalog)
+            engine = DetectionEngine(self.catalog)
+        if saved.windows:
+            try:
+                engine.restore_windows(saved.windows)
+            except ValueError as error:
+                logger.error("saved window state unusable, starting empty windows cluster=%s node=%s error=%s",
+                             key[0], key[1], error)
+        return engine
 
     def _evict(self) -> None:
         while len(self._engines) > self.max_engines:
@@ -76,18 +102,25 @@ class EngineRegistry:
             self._saved.pop(key, None)
 
     async def checkpoint(self, session, keys: set[EngineKey], now: datetime) -> int:
-        """Write the template state of the engines of ``keys`` that changed; return how many."""
+        """Write the state of the engines of ``keys`` that changed, then evict; return how many were written."""
         written = 0
         for key in sorted(keys):
             engine = self._engines.get(key)
             if engine is None:
                 continue
-            state = engine.template_state()
-            if state == self._saved.get(key):
+            saved = self._saved.get(key) or SavedState()
+            revision = engine.template_revision
+            templates = saved.templates if revision == saved.template_revision else engine.template_state()
+            windows = engine.window_state()
+            write_templates = templates != saved.templates
+            if not write_templates and windows == saved.windows:
+                saved.template_revision = revision
                 continue
-            await service.save_engine_state(session, cluster=key[0], node=key[1], state=state, now=now)
-            self._saved[key] = state
+            await service.save_engine_state(session, cluster=key[0], node=key[1], templates=templates,
+                                            windows=windows, write_templates=write_templates, now=now)
+            self._saved[key] = SavedState(templates, windows, revision)
             written += 1
+        self._evict()
         return written
 
     def discard(self, keys: set[EngineKey]) -> None:
@@ -96,11 +129,12 @@ class EngineRegistry:
             self._engines.pop(key, None)
             self._saved.pop(key, None)
 
-    async def save_all(self, db: Database) -> None:
-        """Write every engine's changed template state (at shutdown)."""
+    async def save_all(self, db: Database, fence: Callable[[AsyncSession], Awaitable[None]]) -> None:
+        """Write every engine's changed state (at shutdown), if ``fence`` lets this replica commit."""
         async with self.lock, db.session() as session:
+            await fence(session)
             written = await self.checkpoint(session, set(self._engines), utcnow())
-        logger.info("template state saved engines=%d written=%d", len(self._engines), written)
+        logger.info("engine state saved engines=%d written=%d", len(self._engines), written)
 
 
 @dataclass

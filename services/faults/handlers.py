@@ -17,7 +17,15 @@ from sqlalchemy.exc import IntegrityError
 
 from libs.common.catalog import Catalog
 from libs.common.db import Database
-from libs.common.errors import Conflict, Forbidden, NotFound, Unavailable, ValidationFailed, field_error
+from libs.common.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unavailable,
+    UnknownReference,
+    ValidationFailed,
+    field_error,
+)
 from libs.common.names import Names
 from libs.common.rpc import RpcClient, RpcRequest
 from libs.common.timeutil import utcnow
@@ -85,7 +93,7 @@ class FaultHandlers:
         """List incidents of the caller's clusters, newest first, with the contract's filters."""
         query: FaultQuery = request.parse_params(FaultQuery)
         scope = await scope_for(self.client, request)
-        clusters = _query_clusters(scope, query.cluster)
+        clusters = _filter_clusters(scope, query.cluster, request.lang)
         async with self.db.session() as session:
             rows, total = await service.list_incidents(
                 session,
@@ -205,7 +213,7 @@ class FaultHandlers:
         """List stored WARN, ERROR and FATAL records of the caller's clusters, newest first."""
         query: LogQuery = request.parse_params(LogQuery)
         scope = await scope_for(self.client, request)
-        clusters = _query_clusters(scope, query.cluster)
+        clusters = _filter_clusters(scope, query.cluster, request.lang)
         async with self.db.session() as session:
             rows, total = await service.list_log_records(
                 session,
@@ -299,8 +307,8 @@ class FaultHandlers:
     async def _owned_cluster(self, request: RpcRequest, value: str, node: str) -> str:
         """Return the uuid of cluster ``value`` (uuid or name) when the caller owns it.
 
-        Raises ``Forbidden`` for a cluster of someone else and a field error for an unknown
-        cluster or a node that the cluster does not have.
+        Raises the same field error for a cluster that is unknown or someone else's, and a field
+        error for a node that the cluster does not have.
         """
         scope = await scope_for(self.client, request)
         known = [cluster for cluster in scope.resolve(value) if cluster in scope.cluster_names]
@@ -350,8 +358,9 @@ def _fault_id(request: RpcRequest) -> str:
 
 
 def _check_scope(scope: ClusterScope, incident: Incident) -> None:
+    """Raise ``NotFound`` for an incident of a cluster the caller may not see, as for an unknown id."""
     if not scope.allows(incident.cluster):
-        raise Forbidden()
+        raise NotFound()
 
 
 def _query_clusters(scope: ClusterScope, value: str | None) -> list[str] | None:
@@ -360,3 +369,14 @@ def _query_clusters(scope: ClusterScope, value: str | None) -> list[str] | None:
     if not value:
         return visible
     return scope.resolve(value)
+
+
+def _filter_clusters(scope: ClusterScope, value: str | None, lang: str) -> list[str] | None:
+    """Like ``_query_clusters``, for a list endpoint of the API: a filter naming no visible cluster is 404.
+
+    Unknown, deleted and other users' clusters get the same response, which reveals nothing about them.
+    """
+    clusters = _query_clusters(scope, value)
+    if value and not clusters:
+        raise UnknownReference("cluster", "cluster_not_found", lang)
+    return clusters

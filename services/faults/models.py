@@ -106,13 +106,18 @@ class ProcessedMessage(Base):
 
 
 class EngineState(Base):
-    """The saved template state of the detection engine of one (cluster, node)."""
+    """The saved state of the detection engine of one (cluster, node).
+
+    ``state`` contains the mined templates (``DetectionEngine.template_state``) and ``windows``
+    the windows (``DetectionEngine.window_state``), NULL in rows saved before that column existed.
+    """
 
     __tablename__ = "engine_states"
 
     cluster: Mapped[str] = mapped_column(String(200), primary_key=True)
     node: Mapped[str] = mapped_column(String(255), primary_key=True)
     state: Mapped[bytes] = mapped_column(LargeBinary)
+    windows: Mapped[bytes | None] = mapped_column(LargeBinary)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -128,3 +133,14 @@ class OutboxEvent(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class ConsumerFence(Base):
+    """The single row whose epoch the faults replica running the consumers must hold to commit a batch."""
+
+    __tablename__ = "consumer_fence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    holder: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

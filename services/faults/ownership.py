@@ -19,10 +19,13 @@ class ClusterScope:
     """The clusters visible to one principal: cluster names by cluster uuid.
 
     ``unrestricted`` is True for admins and for internal callers without a principal.
+    ``names_known`` is False when inventory was not asked or did not answer, so that
+    ``cluster_names`` cannot tell whether a cluster exists.
     """
 
     unrestricted: bool
     cluster_names: dict[str, str] = field(default_factory=dict)
+    names_known: bool = True
 
     def allows(self, cluster: str) -> bool:
         return self.unrestricted or cluster in self.cluster_names
@@ -32,11 +35,15 @@ class ClusterScope:
         return None if self.unrestricted else sorted(self.cluster_names)
 
     def resolve(self, value: str) -> list[str]:
-        """Return the cluster ids that ``value`` (a uuid or a name) stands for within this scope."""
+        """Return the cluster ids that ``value`` (a uuid or a name) stands for within this scope.
+
+        The list is empty when ``value`` names no cluster the caller may see. Without the
+        cluster names, an unrestricted caller's ``value`` is taken as a cluster id.
+        """
         if value in self.cluster_names:
             return [value]
         matches = [uuid for uuid, name in self.cluster_names.items() if name == value]
-        if matches or not self.unrestricted:
+        if matches or self.names_known or not self.unrestricted:
             return matches
         return [value]
 
@@ -53,7 +60,7 @@ async def scope_for(client: RpcClient, request: RpcRequest) -> ClusterScope:
     principal = request.principal
     unrestricted = principal is None or principal.is_admin
     if principal is None:
-        return ClusterScope(unrestricted=True)
+        return ClusterScope(unrestricted=True, names_known=False)
 
     try:
         body = await client.call_ok(
@@ -66,13 +73,13 @@ async def scope_for(client: RpcClient, request: RpcRequest) -> ClusterScope:
         if unrestricted:
             logger.warning("inventory unavailable; admin scope without cluster names request_id=%s",
                            request.request_id)
-            return ClusterScope(unrestricted=True)
+            return ClusterScope(unrestricted=True, names_known=False)
         raise Unavailable() from None
     except ServiceError as error:
         logger.warning("inventory rejected the ownership query user=%s status=%d code=%s",
                        principal.username, error.status_code, error.code)
         if unrestricted:
-            return ClusterScope(unrestricted=True)
+            return ClusterScope(unrestricted=True, names_known=False)
         raise Forbidden() from None
 
     clusters = body.get("clusters", []) if isinstance(body, dict) else []
@@ -86,8 +93,9 @@ async def scope_for(client: RpcClient, request: RpcRequest) -> ClusterScope:
 async def resolve_cluster(client: RpcClient, request: RpcRequest, value: str) -> str | None:
     """Return the uuid of cluster ``value`` (uuid or name) from inventory's ``clusters.get``.
 
-    Returns None when inventory has no such cluster. Raises ``Forbidden`` when the caller does
-    not own it and ``Unavailable`` when inventory is unavailable.
+    Returns None when inventory has no such cluster or the caller does not own it, because a
+    caller must not learn that another user's cluster exists. Raises ``Unavailable`` when inventory is
+    unavailable.
     """
     principal: Principal | None = request.principal
     reply = await client.call(
@@ -96,10 +104,8 @@ async def resolve_cluster(client: RpcClient, request: RpcRequest, value: str) ->
         RpcRequest(principal=principal, body={"cluster": value}, lang=request.lang, request_id=request.request_id),
         timeout=5.0,
     )
-    if reply.status == 404:
+    if reply.status in (403, 404):
         return None
-    if reply.status == 403:
-        raise Forbidden()
     if reply.status >= 300 or not isinstance(reply.body, dict):
         raise Unavailable()
     body = reply.body
@@ -107,7 +113,10 @@ async def resolve_cluster(client: RpcClient, request: RpcRequest, value: str) ->
 
 
 async def node_exists(client: RpcClient, request: RpcRequest, cluster: str, name: str) -> bool:
-    """Tell whether cluster ``cluster`` has a node called ``name``, by inventory's ``nodes.resolve``."""
+    """Tell whether cluster ``cluster`` has a node called ``name``, by inventory's ``nodes.resolve``.
+
+    Inventory returns 404 for a node of a cluster the caller does not own, so that is False too.
+    """
     reply = await client.call(
         "inventory",
         "nodes.resolve",
@@ -119,8 +128,6 @@ async def node_exists(client: RpcClient, request: RpcRequest, cluster: str, name
         ),
         timeout=5.0,
     )
-    if reply.status == 403:
-        raise Forbidden()
     if reply.status >= 500:
         raise Unavailable()
     return reply.status < 300

@@ -5,14 +5,20 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, PydanticKnownError
+
+from libs.common.field_errors import describe_format
 
 FaultStatus = Literal["active", "acknowledged", "resolved"]
 FAULT_STATUSES = ("active", "acknowledged", "resolved")
 SEVERITIES = ("critical", "error", "warning", "info")
 LOG_LEVELS = ("WARN", "ERROR", "FATAL")
 MANUAL_KIND = "manual"
-FAULT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+FAULT_ID_PATTERN = describe_format(
+    r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
+    zh="1-64 个字母、数字或 _ . : -,以字母或数字开头",
+    en="1-64 letters, digits, _ . : or -, starting with a letter or digit",
+)
 MAX_PAGE = 100_000
 
 
@@ -83,7 +89,7 @@ def _bounded_int(value: Any, low: int, high: int) -> int:
     try:
         number = int(str(value).strip())
     except ValueError:
-        raise PydanticCustomError("invalid_type", "not an integer") from None
+        raise PydanticKnownError("int_parsing") from None
     if number < low:
         raise PydanticCustomError("value_too_small", "must be at least {bound}", {"bound": low})
     if number > high:

@@ -6,7 +6,7 @@ Functions take keyword-only arguments and run inside the caller's transaction.
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -162,19 +162,41 @@ async def prune_processed(
     return result.rowcount or 0
 
 
-# Template state of the detection engines.
+# Saved state of the detection engines.
 
 
-async def load_engine_state(session: AsyncSession, *, cluster: str, node: str) -> bytes | None:
-    row = await session.get(EngineState, (cluster, node))
-    return row.state if row is not None else None
+async def load_engine_state(session: AsyncSession, *, cluster: str, node: str) -> EngineState | None:
+    """Return the saved templates and windows of the engine of (cluster, node), or None when never saved."""
+    return await session.get(EngineState, (cluster, node))
 
 
-async def save_engine_state(session: AsyncSession, *, cluster: str, node: str, state: bytes, now: datetime) -> None:
-    statement = insert(EngineState).values(cluster=cluster, node=node, state=state, updated_at=now)
+async def save_engine_state(
+    session: AsyncSession, *, cluster: str, node: str, templates: bytes, windows: bytes, write_templates: bool,
+    now: datetime,
+) -> None:
+    """Save the state of the engine of (cluster, node); an existing row keeps its templates unless ``write_templates``.
+
+    The windows change with nearly every batch and the templates seldom, so most saves send only
+    the windows, which are small, and leave the templates, which can be large, where they are.
+    """
+    if not write_templates:
+        # A Core statement on the table, because an ORM-enabled UPDATE also synchronises the
+        # session's objects, work that this statement runs for every batch without need.
+        table = EngineState.__table__
+        statement = (
+            update(table)
+            .where(table.c.cluster == cluster, table.c.node == node)
+            .values(windows=windows, updated_at=now)
+        )
+        if (await session.execute(statement)).rowcount:
+            return
+
+    statement = insert(EngineState).values(cluster=cluster, node=node, state=templates, windows=windows,
+                                           updated_at=now)
     statement = statement.on_conflict_do_update(
         index_elements=[EngineState.cluster, EngineState.node],
-        set_={"state": statement.excluded.state, "updated_at": statement.excluded.updated_at},
+        set_={"state": statement.excluded.state, "windows": statement.excluded.windows,
+              "updated_at": statement.excluded.updated_at},
     )
     await session.execute(statement)
 

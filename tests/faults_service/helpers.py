@@ -16,7 +16,12 @@ from libs.common.rpc import Principal, RpcClient, RpcReply, RpcRequest
 from tests.infra import Infra
 
 # Short redelivery delay for the durable consumers that the first faults stack of a session creates.
-SERVICE_ENV = {"HFD_FAULTS_ACK_WAIT_SECONDS": "5"}
+# A short consumers lease, so that a replica restarted after SIGKILL consumes again within seconds.
+SERVICE_ENV = {
+    "HFD_FAULTS_ACK_WAIT_SECONDS": "5",
+    "HFD_FAULTS_LEASE_TTL": "3",
+    "HFD_FAULTS_LEASE_RENEW_INTERVAL": "1",
+}
 
 ADMIN = Principal(user_id=1, username="admin", role="admin")
 OBSERVER = Principal(user_id=99, username="watcher", role="observer")

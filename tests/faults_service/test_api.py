@@ -172,7 +172,35 @@ def test_api_filters(world, client):
     assert _faults(client, operator, status="resolved", type="out_of_memory")["total"] == 0
     assert _faults(client, operator, time_from="2017-06-09T20:03:00Z")["total"] == 2
     assert _faults(client, operator, time_from="2030-01-01T00:00:00+08:00")["total"] == 0
-    assert _faults(client, operator, cluster=world.other_cluster)["total"] == 0
+    assert _faults(client, operator, cluster="")["total"] == 3
+
+
+CLUSTER_NOT_FOUND = {
+    "zh": {"detail": "not_found", "message": "集群不存在", "field": "cluster"},
+    "en": {"detail": "not_found", "message": "Cluster not found", "field": "cluster"},
+}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/faults", "/api/v1/logs"])
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_api_list_unknown_cluster_not_found(world, client, path, lang):
+    reply = client.get(path, params={"cluster": "no-such-cluster"}, headers={**world.operator, "Accept-Language": lang})
+    assert reply.status_code == 404
+    assert reply.json() == CLUSTER_NOT_FOUND[lang]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/faults", "/api/v1/logs"])
+def test_api_list_foreign_cluster_like_unknown(world, client, path):
+    reply = client.get(path, params={"cluster": world.other_cluster}, headers=world.operator)
+    assert reply.status_code == 404
+    assert reply.json() == CLUSTER_NOT_FOUND["zh"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/faults", "/api/v1/logs"])
+def test_api_admin_list_unknown_cluster_not_found(world, client, path):
+    reply = client.get(path, params={"cluster": str(uuid.uuid4())}, headers=world.admin)
+    assert reply.status_code == 404
+    assert reply.json() == CLUSTER_NOT_FOUND["zh"]
 
 
 def test_api_pagination(world, client):
@@ -270,11 +298,12 @@ def test_api_create_unknown_node_rejected(world, client):
     assert _field_errors(reply) == {"node": "unknown_node"}
 
 
-def test_api_create_on_foreign_cluster_forbidden(world, client):
-    body = {"type": "manual", "level": "info", "title": "x", "cluster": world.other_cluster}
-    reply = client.post("/api/v1/faults", json=body, headers=world.operator)
-    assert reply.status_code == 403
-    assert reply.json()["detail"] == "not_allowed"
+def test_api_create_on_foreign_cluster_like_unknown(world, client):
+    body = {"type": "manual", "level": "info", "title": "x"}
+    foreign = client.post("/api/v1/faults", json={**body, "cluster": world.other_cluster}, headers=world.operator)
+    unknown = client.post("/api/v1/faults", json={**body, "cluster": str(uuid.uuid4())}, headers=world.operator)
+    assert _field_errors(foreign) == {"cluster": "unknown_cluster"}
+    assert foreign.json() == unknown.json()
 
 
 def test_api_observer_cannot_change(world, client):
@@ -293,14 +322,27 @@ def test_api_observer_reads_nothing_it_does_not_own(world, client):
     assert _faults(client, world.observer)["total"] == 0
 
 
+def _touch_incident(client, headers, fault_id: str) -> list[httpx.Response]:
+    return [
+        client.get(f"/api/v1/faults/{fault_id}", headers=headers),
+        client.put(f"/api/v1/faults/{fault_id}", json={"status": "acknowledged"}, headers=headers),
+        client.delete(f"/api/v1/faults/{fault_id}", headers=headers),
+    ]
+
+
 def test_api_operator_cannot_touch_foreign_incident(world, client):
     foreign = _faults(client, world.admin, cluster=world.other_cluster)["items"][0]["id"]
-    replies = [
-        client.get(f"/api/v1/faults/{foreign}", headers=world.operator),
-        client.put(f"/api/v1/faults/{foreign}", json={"status": "acknowledged"}, headers=world.operator),
-        client.delete(f"/api/v1/faults/{foreign}", headers=world.operator),
-    ]
-    assert [reply.status_code for reply in replies] == [403, 403, 403]
+    replies = _touch_incident(client, world.operator, foreign)
+    assert [reply.status_code for reply in replies] == [404, 404, 404]
+    assert _faults(client, world.admin, cluster=world.other_cluster)["items"][0]["status"] == "active"
+
+
+def test_api_foreign_incident_answers_like_unknown(world, client):
+    foreign = _faults(client, world.admin, cluster=world.other_cluster)["items"][0]["id"]
+    headers = {**world.operator, "Accept-Language": "en"}
+    foreign_replies = _touch_incident(client, headers, foreign)
+    unknown_replies = _touch_incident(client, headers, str(uuid.uuid4()))
+    assert [reply.json() for reply in foreign_replies] == [reply.json() for reply in unknown_replies]
 
 
 async def test_api_internal_resolve_checks_ownership(world, infra):
@@ -318,8 +360,8 @@ async def test_api_internal_resolve_checks_ownership(world, infra):
         foreign_after = (await client.get(f"/api/v1/faults/{foreign}", headers=world.admin)).json()
         own_after = (await client.get(f"/api/v1/faults/{own}", headers=world.operator)).json()
 
-    assert denied.status == 403
-    assert denied.body == {"detail": "not_allowed"}
+    assert denied.status == 404
+    assert denied.body == {"detail": "not_found"}
     assert foreign_after["status"] != "resolved"
     assert allowed.status == 200
     assert own_after["status"] == "resolved"
@@ -395,7 +437,7 @@ def test_api_logs_filters(world, client):
     assert total(level="fatal") == 1
     assert total(node="dn1") == 4
     assert total(time_from="2017-06-09T20:04:00") == 1
-    assert total(cluster=world.other_cluster) == 0
+    assert total(cluster="") == 5
     assert total(page=2, size=4) == 5
 
 

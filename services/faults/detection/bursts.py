@@ -4,7 +4,8 @@ Records are counted in fixed buckets (one minute by default). The baseline is an
 exponentially weighted mean of past bucket counts, with empty buckets counted as zero, so
 a node that always logs many warnings needs a larger jump than a quiet one. A bucket is a
 burst when its count reaches both ``min_count`` and ``factor`` times the baseline; each
-bucket reports at most once.
+bucket reports at most once. :meth:`BurstDetector.to_state` and
+:meth:`BurstDetector.load_state` save and restore the rates as JSON values.
 """
 
 from __future__ import annotations
@@ -78,6 +79,33 @@ class BurstDetector:
         rate.reported = True
         start = datetime.fromtimestamp(bucket * self.bucket_seconds, tz=at.tzinfo)
         return Burst(key, start, rate.count, rate.baseline)
+
+    def to_state(self) -> list[list]:
+        """Return the rates as JSON values, least recently used first.
+
+        Each rate is [cluster, node, bucket start in epoch seconds, count, baseline, reported].
+        """
+        return [[cluster, node, rate.bucket * self.bucket_seconds, rate.count, rate.baseline, rate.reported]
+                for (cluster, node), rate in self._rates.items()]
+
+    def load_state(self, state: list[list]) -> None:
+        """Replace the rates with ``state`` from :meth:`to_state`.
+
+        Malformed data raises ValueError or TypeError and leaves the rates as they were.
+        """
+        rates: OrderedDict[tuple[str, str], _Rate] = OrderedDict()
+        for cluster, node, bucket_start, count, baseline, reported in state:
+            if not isinstance(cluster, str) or not isinstance(node, str) or not isinstance(reported, bool):
+                raise TypeError(f"invalid burst rate in the window state: {[cluster, node, reported]!r}")
+            rates[(cluster, node)] = _Rate(int(bucket_start) // self.bucket_seconds, int(count), float(baseline),
+                                           reported)
+        while len(rates) > self.max_keys:
+            rates.popitem(last=False)
+        self._rates = rates
+
+    def clear(self) -> None:
+        """Forget every rate."""
+        self._rates.clear()
 
     def _close_buckets(self, rate: _Rate, bucket: int) -> None:
         keep = 1.0 - self.smoothing

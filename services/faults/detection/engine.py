@@ -9,6 +9,7 @@ Usage, the same for files read offline and for records streamed from many nodes:
     engine.process_metric(cluster="prod", node="dn3", cpu_pct=97.0, mem_pct=40.0, disk_pct=55.0, at=now)
     engine.report_unreachable(cluster="prod", node="dn4", reason="SSH connect timed out", at=now)
     saved_bytes = engine.template_state()
+    saved_windows = engine.window_state()  # later: engine.restore_windows(saved_windows)
 
 For each record the engine:
 
@@ -26,11 +27,16 @@ For each record the engine:
    ``unknown_error``, unless the kind's exclude patterns mark them as routine.
 
 State is bounded: sources and nodes are kept in LRU maps, templates up to a fixed count.
+All of it can be saved and restored: ``template_state()`` returns the templates and
+``window_state()`` the windows (the per-source context with its repetition counts, the
+burst rates and the metric threshold windows). An engine restored from both detects on
+further records as one that never stopped.
 The engine is not thread-safe; give each worker its own.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -49,6 +55,7 @@ logger = logging.getLogger(__name__)
 SHUTDOWN_LITERAL = "SHUTDOWN_MSG: Shutting down"
 WARN_LEVELS = frozenset({"WARN", "ERROR", "FATAL"})
 ERROR_LEVELS = frozenset({"ERROR", "FATAL"})
+WINDOW_STATE_VERSION = 1
 # Kinds that report only that something went wrong, not what, so they never count as a cause.
 GENERIC_KINDS = frozenset({"daemon_exited", "unknown_error", "error_burst", "task_failure"})
 _SPACE_RELATED = re.compile(r"Spill failed|FSError|DiskChecker|local directory|LocalDirAllocator")
@@ -113,6 +120,51 @@ class DetectionEngine:
     def template_state(self) -> bytes:
         """Return the mined templates as bytes for :class:`DetectionEngine` ``template_state``."""
         return self._templates.to_bytes()
+
+    @property
+    def template_revision(self) -> int:
+        """Template changes since construction; while it stays the same, :meth:`template_state` does too."""
+        return self._templates.revision
+
+    def window_state(self) -> bytes:
+        """Return the windows (context, burst rates, threshold windows) as UTF-8 JSON for :meth:`restore_windows`."""
+        # The context comes as JSON text, because it caches the text of sources that did not change.
+        context = self._context.to_json(self._matcher.pattern_key)
+        bursts = json.dumps(self._bursts.to_state(), ensure_ascii=False, separators=(",", ":"))
+        thresholds = json.dumps(self._thresholds.to_state(), ensure_ascii=False, separators=(",", ":"))
+        text = f'{{"version":{WINDOW_STATE_VERSION},"context":{context},"bursts":{bursts},"thresholds":{thresholds}}}'
+        return text.encode("utf-8")
+
+    def restore_windows(self, data: bytes) -> None:
+        """Replace the windows with those saved by :meth:`window_state`.
+
+        Raise ValueError when ``data`` is not such a state or has another version; the windows are
+        then empty, as in a new engine.
+        """
+        try:
+            state = json.loads(data.decode("utf-8"))
+            version = state.get("version") if isinstance(state, dict) else None
+            if version != WINDOW_STATE_VERSION:
+                raise ValueError(f"version {version!r} is not supported; expected {WINDOW_STATE_VERSION}")
+            self._context.load_state(state["context"], self._repeated_pattern)
+            self._bursts.load_state(state["bursts"])
+            self._thresholds.load_state(state["thresholds"])
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError, OverflowError) as error:
+            self._clear_windows()
+            raise ValueError(f"window state is invalid: {error!r}") from error
+        finally:
+            self._last_key, self._last_source = None, SourceState()
+
+    def _repeated_pattern(self, key: str) -> tuple[int, int] | None:
+        found = self._matcher.pattern_of_key(key)
+        if found is None or found[1].min_count <= 1:
+            return None
+        return found[0], found[1].min_count
+
+    def _clear_windows(self) -> None:
+        self._context = ContextTracker(max_sources=self._context.max_sources, max_nodes=self._context.max_nodes)
+        self._bursts.clear()
+        self._thresholds.clear()
 
     def process(self, record: LogRecord, *, cluster: str, node: str, log_type: str) -> list[Detection]:
         """Return the faults that ``record`` shows, most specific first (usually none)."""

@@ -10,6 +10,7 @@ come back ordered from the most specific kind (highest priority) to the least.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Callable
@@ -55,6 +56,8 @@ class Matcher:
 
         literal_patterns: dict[str, list[int]] = {}
         self._always: list[int] = []
+        self._keys: list[str] = []
+        self._ids_by_key: dict[str, int] = {}
 
         for order, kind in enumerate(catalog):
             self._order[kind.kind] = order
@@ -66,6 +69,8 @@ class Matcher:
             for spec in kind.patterns:
                 pattern_id = len(self._patterns)
                 self._patterns.append(_CompiledPattern(pattern_id, kind, spec, re.compile(spec.regex)))
+                self._keys.append(_pattern_key(kind.kind, spec.regex))
+                self._ids_by_key.setdefault(self._keys[-1], pattern_id)
                 literals = required_literals(spec.regex)
                 if literals is None:
                     self._always.append(pattern_id)
@@ -105,6 +110,17 @@ class Matcher:
     def pattern_count(self) -> int:
         """Number of compiled catalog patterns."""
         return len(self._patterns)
+
+    def pattern_key(self, pattern_id: int) -> str:
+        """Return a name of the pattern that stays valid when the catalog gains or reorders patterns."""
+        return self._keys[pattern_id]
+
+    def pattern_of_key(self, key: str) -> tuple[int, PatternSpec] | None:
+        """Return the id and spec of the pattern named ``key`` by :meth:`pattern_key`, or None when gone."""
+        pattern_id = self._ids_by_key.get(key)
+        if pattern_id is None:
+            return None
+        return pattern_id, self._patterns[pattern_id].spec
 
     def find_literals(self, text: str) -> list[str]:
         """Return the required literals (and extra literals) that occur in ``text``; cheap."""
@@ -168,3 +184,8 @@ class Matcher:
         """Return True when ``text`` matches an exclude pattern of the kind ``kind_name``."""
         exclude = self._excludes.get(kind_name)
         return exclude is not None and exclude.search(text) is not None
+
+
+def _pattern_key(kind: str, regex: str) -> str:
+    """Return the kind and the first 12 hex digits of the SHA-256 of the regex, short for the saved state."""
+    return f"{kind}:{hashlib.sha256(regex.encode()).hexdigest()[:12]}"

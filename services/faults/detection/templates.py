@@ -89,6 +89,8 @@ class TemplateMiner:
         self.max_templates = max_templates
         self._templates: dict[int, Template] = {}
         self._tree: dict[int, dict] = {}
+        # Messages added since construction; while it stays the same, to_bytes() returns the same bytes.
+        self.revision = 0
 
     def __len__(self) -> int:
         return len(self._templates)
@@ -99,6 +101,7 @@ class TemplateMiner:
 
     def add(self, message: str) -> MinedTemplate:
         """Mine ``message`` and return the template it belongs to."""
+        self.revision += 1
         tokens = tokenize(mask_message(message))
         leaf = self._leaf(tokens, create=True)
         best = self._best_match(leaf, tokens)

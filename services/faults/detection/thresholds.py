@@ -3,7 +3,8 @@
 A resource of a node is under pressure when every sample for at least ``window`` stays at
 or above its threshold. It is reported once, and again only after a sample falls below
 the threshold minus ``hysteresis`` percentage points, so a value hovering at the threshold
-does not flap.
+does not flap. :meth:`ThresholdMonitor.to_state` and :meth:`ThresholdMonitor.load_state`
+save and restore these windows as JSON values.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from services.faults.detection.timecodec import decode_time, encode_time
 
 RESOURCES = ("cpu", "memory", "disk")
 
@@ -103,3 +106,31 @@ class ThresholdMonitor:
 
         state.reported = True
         return Pressure(cluster, node, resource, value, threshold, state.over_since, at)
+
+    def to_state(self) -> list[list]:
+        """Return the windows, least recently used first, as [cluster, node, resource, over_since, reported] lists."""
+        return [[cluster, node, resource, encode_time(state.over_since), state.reported]
+                for (cluster, node, resource), state in self._states.items()]
+
+    def load_state(self, state: list[list]) -> None:
+        """Replace the windows with ``state`` from :meth:`to_state`.
+
+        Malformed data raises ValueError or TypeError and leaves the windows as they were.
+        """
+        states: OrderedDict[tuple[str, str, str], _State] = OrderedDict()
+        for cluster, node, resource, over_since, reported in state:
+            if resource not in RESOURCES:
+                raise ValueError(f"unknown resource {resource!r} in the window state")
+            if not isinstance(cluster, str) or not isinstance(node, str) or not isinstance(reported, bool):
+                raise TypeError(f"invalid threshold window in the window state: {[cluster, node, reported]!r}")
+            since = decode_time(over_since)
+            if since is not None and since.tzinfo is None:
+                raise ValueError("a threshold window in the window state starts at a naive time")
+            states[(cluster, node, resource)] = _State(since, reported)
+        while len(states) > self.max_keys:
+            states.popitem(last=False)
+        self._states = states
+
+    def clear(self) -> None:
+        """Forget every window."""
+        self._states.clear()
