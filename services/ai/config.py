@@ -77,9 +77,28 @@ class AiSettings(BaseSettings):
         description="Occurrences received this long after a repair may predate it (collection lag) and are ignored.",
     )
     repair_command_timeout_seconds: int = Field(default=60, ge=1, le=600, description="Timeout of a repair command.")
+    # A state-changing repair runs its commands and then waits the ingest grace plus the check
+    # window (30 s by default), so 60 s covers one such run whose commands take under 30 s. The
+    # gateway waits 300 s for an AI operation, and the bound of 120 s leaves most of that to the repair.
+    repair_lock_timeout_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=120,
+        description="Seconds (0-120) a repair that a person starts or approves waits while another run repairs "
+        "the same cluster or incident; after that the request fails with 409 cluster_repair_running and the repair "
+        "stays pending.",
+    )
     event_max_steps: int = Field(default=3, ge=1, le=6, description="Model requests of an unattended diagnosis.")
     chat_max_steps: int = Field(default=4, ge=1, le=6, description="Model requests of one chat reply.")
     consumer_batch: int = Field(default=20, ge=1, le=500, description="FAULTS events fetched per batch.")
+    ack_wait_seconds: float = Field(
+        default=30.0,
+        ge=3,
+        le=3600,
+        description="Seconds JetStream waits for an acknowledgement of a FAULTS batch before it delivers the "
+        "batch again, to another replica when this one died. A replica working on a batch marks it in progress "
+        "every third of this. Set when the durable consumer is created.",
+    )
     chat_history_messages: int = Field(default=20, ge=2, le=200, description="Stored chat messages sent as context.")
 
     @field_validator("temp_roots")

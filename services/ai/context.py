@@ -1,7 +1,9 @@
-"""Gathering what a diagnosis starts from: the incident, recent logs, metrics, related incidents.
+"""Gathering what a diagnosis starts from: the incident, recent logs, the cluster's nodes and
+roles, metrics, related incidents, and jps on the nodes of daemons a proposal would restart.
 
 Each source is optional: when one fails (a service down, a node unreachable), the context
-records a note and the diagnosis goes on with what it has.
+records a note (a failed jps, a check without a result) and the diagnosis goes on with what
+it has.
 """
 
 import logging
@@ -10,8 +12,10 @@ from typing import Any
 from libs.common.errors import ServiceError
 from libs.common.rpc import Principal
 from services.ai.config import AiSettings
-from services.ai.diagnosis.base import DiagnosisContext, IncidentInfo, Localized, NodeRef
+from services.ai.diagnosis.base import ClusterNode, DaemonCheck, DiagnosisContext, IncidentInfo, Localized, NodeRef
 from services.ai.playbook import find_kind
+from services.ai.repairs.actions import COMMAND_JPS, jps_lists
+from services.ai.repairs.placement import remote_daemons
 from services.ai.upstream import Upstream
 
 logger = logging.getLogger(__name__)
@@ -49,6 +53,15 @@ def incident_from_reply(body: dict[str, Any]) -> IncidentInfo:
     )
 
 
+def cluster_node_from_reply(body: dict[str, Any]) -> ClusterNode:
+    return ClusterNode(
+        name=str(body.get("name", "")),
+        node_uuid=str(body.get("node_uuid", "")),
+        address=body.get("address"),
+        roles=sorted({str(role).lower() for role in body.get("roles") or []}),
+    )
+
+
 def node_from_reply(body: dict[str, Any]) -> NodeRef:
     return NodeRef(
         node_uuid=str(body["node_uuid"]),
@@ -72,8 +85,9 @@ class ContextBuilder:
         context = DiagnosisContext(cluster=incident.cluster, incident=incident, principal=principal)
         context.node = await self._node(context, incident.node, incident.cluster)
         await self._add_logs(context)
-        await self._add_metrics(context)
+        await self.add_nodes(context)
         await self._add_related(context)
+        await self._check_daemons(context)
         return context
 
     async def load_incident(self, incident_id: str, principal: Principal | None) -> IncidentInfo:
@@ -107,13 +121,18 @@ class ContextBuilder:
         except ServiceError as error:
             self._note(context, "节点最近日志", "recent log records", error)
 
-    async def _add_metrics(self, context: DiagnosisContext) -> None:
-        if context.node is None:
+    async def add_nodes(self, context: DiagnosisContext) -> None:
+        """Read the cluster's nodes with their roles, and the latest metrics of the context's node."""
+        cluster = context.node.cluster_uuid if context.node else context.cluster
+        if not cluster or cluster == "*":
             return
         try:
-            nodes = await self.upstream.list_nodes(context.principal, context.node.cluster_uuid)
+            nodes = await self.upstream.list_nodes(context.principal, cluster)
         except ServiceError as error:
-            self._note(context, "最新指标", "latest metrics", error)
+            self._note(context, "集群节点和最新指标", "cluster's nodes and latest metrics", error)
+            return
+        context.cluster_nodes = [cluster_node_from_reply(node) for node in nodes if node.get("node_uuid")]
+        if context.node is None:
             return
         for node in nodes:
             if node.get("node_uuid") == context.node.node_uuid or node.get("name") == context.node.name:
@@ -131,6 +150,41 @@ class ContextBuilder:
         context.related_incidents = [
             {key: item[key] for key in _RELATED_FIELDS if key in item} for item in related[:MAX_RELATED]
         ]
+
+    async def _check_daemons(self, context: DiagnosisContext) -> None:
+        """Run jps on each node where a proposal would restart a daemon that the reporting node does not run."""
+        if context.incident is None or context.cluster_nodes is None:
+            return
+        nodes = {node.name: node for node in context.cluster_nodes}
+        outputs: dict[str, str | DaemonCheck] = {}
+        for daemon, name in remote_daemons(find_kind(context.kind), context):
+            if name not in outputs:
+                outputs[name] = await self._jps(context, nodes[name], context.incident.incident_id)
+            output = outputs[name]
+            if isinstance(output, DaemonCheck):
+                context.daemon_checks.append(output.model_copy(update={"daemon": daemon}))
+            else:
+                context.daemon_checks.append(DaemonCheck(daemon=daemon, node=name, running=jps_lists(output, daemon)))
+
+    async def _jps(self, context: DiagnosisContext, node: ClusterNode, incident_id: str) -> str | DaemonCheck:
+        """Return the output of jps on ``node``, or a check without a result, with the reason jps failed."""
+        try:
+            result = await self.upstream.run_command(
+                context.principal,
+                node.node_uuid,
+                COMMAND_JPS,
+                timeout=self.settings.tool_timeout_seconds,
+                description=f"diagnosis: jps on {node.name} before proposing a restart there",
+                fault_id=incident_id,
+            )
+        except ServiceError as error:
+            logger.info("daemon check failed cluster=%s node=%s code=%s", context.cluster, node.name, error.code)
+            return DaemonCheck(daemon="", node=node.name, running=None, detail=error.code)
+        exit_code = result.get("exit_code")
+        if exit_code != 0:
+            logger.info("daemon check failed cluster=%s node=%s exit_code=%s", context.cluster, node.name, exit_code)
+            return DaemonCheck(daemon="", node=node.name, running=None, detail=f"exit code {exit_code}")
+        return str(result.get("stdout", ""))
 
     @staticmethod
     def _note(context: DiagnosisContext, what_zh: str, what_en: str, error: ServiceError) -> None:

@@ -4,9 +4,12 @@ An incident is diagnosed when it is detected, again when it reopens after a reso
 again when its occurrence count reaches ``rediagnose_growth_factor`` times the count of its
 last diagnosis. The diagnosis is stored with the event id that caused it, so a redelivered
 event finds it and only publishes it again (a duplicate that JetStream drops).
+
+Replicas share the durable consumer, so two events of one incident may reach two replicas at
+once. Each event is handled under the incident's advisory lock, from reading the incident's
+track to saving it, so the second event reads what the first stored.
 """
 
-import asyncio
 import logging
 import uuid
 from typing import Any
@@ -18,7 +21,7 @@ from libs.common.db import Database
 from libs.common.errors import ServiceError
 from libs.common.events import FaultEvent
 from libs.common.names import Names
-from libs.common.rpc import Principal, RpcClient
+from libs.common.rpc import RpcClient
 from libs.common.timeutil import utcnow
 from services.ai import service
 from services.ai.config import AiSettings
@@ -26,14 +29,21 @@ from services.ai.context import ContextBuilder
 from services.ai.diagnosing import DiagnosisRunner
 from services.ai.diagnosis.base import Diagnosis, DiagnosisContext, IncidentInfo
 from services.ai.events import publish_diagnosis
+from services.ai.locks import AdvisoryLocks, LockKind
 from services.ai.models import DiagnosisRecord, RepairRecord
 from services.ai.repairs.actions import ACTION_CLASSES
 from services.ai.repairs.policy import RepairPolicy, decide_unattended, normalise_policy
 from services.ai.repairs.runner import RepairRunner
+from services.ai.repairs.unattended import UnattendedRepairs
 from services.ai.telemetry import DIAGNOSES
 from services.ai.upstream import Upstream
 
 logger = logging.getLogger(__name__)
+
+# A batch whose event waits this long for another replica fails and is retried with a backoff.
+# While it waits, the consumer marks its messages in progress, so JetStream does not deliver
+# them to a second replica.
+INCIDENT_LOCK_TIMEOUT_SECONDS = 120.0
 
 
 def new_id() -> str:
@@ -82,14 +92,29 @@ def diagnosis_record(
     )
 
 
+def node_uuid_of(context: DiagnosisContext, name: str) -> str | None:
+    """Return the uuid of the cluster's node ``name``, or None when inventory does not know it."""
+    if context.node is not None and context.node.name == name:
+        return context.node.node_uuid
+    return next((node.node_uuid for node in context.cluster_nodes or [] if node.name == name), None)
+
+
 def repair_records(
     record: DiagnosisRecord, diagnosis: Diagnosis, context: DiagnosisContext, decide
 ) -> list[RepairRecord]:
-    """Build one repair row per proposal, its status chosen by ``decide(action_class, safe)``."""
+    """Build one repair row per proposal, its status chosen by ``decide(action_class, safe)``.
+
+    A row runs on the proposal's node, which may differ from the node of the incident, and
+    its details start as the English reason for that node.
+    """
     rows = []
     for proposal in diagnosis.proposed_actions:
         action_class = ACTION_CLASSES[proposal.action]
         decision = decide(action_class, proposal.safe)
+        node = proposal.node or record.node
+        details = proposal.node_note.en if proposal.node_note else ""
+        if decision == "skipped":
+            details = "the cluster's repair policy is off"
         rows.append(
             RepairRecord(
                 id=new_id(),
@@ -97,14 +122,14 @@ def repair_records(
                 incident_id=record.incident_id,
                 cluster=record.cluster,
                 cluster_uuid=context.node.cluster_uuid if context.node else None,
-                node=record.node,
-                node_uuid=context.node.node_uuid if context.node else None,
+                node=node,
+                node_uuid=node_uuid_of(context, node),
                 action_id=proposal.action_id,
                 action=proposal.action,
                 params=proposal.params,
                 safe=proposal.safe,
                 status="skipped" if decision == "skipped" else "pending",
-                details="the cluster's repair policy is off" if decision == "skipped" else "",
+                details=details,
             )
         )
     return rows
@@ -118,7 +143,14 @@ class FaultFlows:
     """Turns FAULTS events into stored, published diagnoses and unattended repairs."""
 
     def __init__(
-        self, db: Database, settings: AiSettings, client: RpcClient, js, names: Names, runner: DiagnosisRunner
+        self,
+        db: Database,
+        settings: AiSettings,
+        client: RpcClient,
+        js,
+        names: Names,
+        runner: DiagnosisRunner,
+        locks: AdvisoryLocks,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -126,13 +158,9 @@ class FaultFlows:
         self.js = js
         self.names = names
         self.runner = runner
+        self.locks = locks
         self.repairs = RepairRunner(db, settings, js, names)
-        self._background: set[asyncio.Task] = set()
-        # Incidents with unattended repairs under way, and one lock per cluster so that two
-        # incidents of one fault (seen on several nodes) are not repaired at the same time.
-        # NOTE: replicas share neither; two replicas could repair one cluster at once.
-        self._repairing: set[str] = set()
-        self._cluster_locks: dict[str, asyncio.Lock] = {}
+        self.unattended = UnattendedRepairs(db, locks, self.repairs, client)
 
     def upstream(self, request_id: str = "", lang: str = "zh") -> Upstream:
         return Upstream(self.client, request_id=request_id, lang=lang)
@@ -148,6 +176,16 @@ class FaultFlows:
             await self.handle_event(event)
 
     async def handle_event(self, event: FaultEvent) -> None:
+        """Handle one event while holding its incident's lock; raise LockTimeout if another replica keeps it."""
+        async with await self.locks.open() as lock:
+            if not await lock.try_acquire(LockKind.INCIDENT_EVENTS, event.incident_id):
+                logger.info(
+                    "fault event waits for its incident's lock incident=%s event=%s", event.incident_id, event.event
+                )
+                await lock.acquire(LockKind.INCIDENT_EVENTS, event.incident_id, timeout=INCIDENT_LOCK_TIMEOUT_SECONDS)
+            await self._handle_locked(event)
+
+    async def _handle_locked(self, event: FaultEvent) -> None:
         if event.event == "resolved":
             await self._on_resolved(event)
             return
@@ -218,19 +256,9 @@ class FaultFlows:
         await self._publish_once(record)
 
         to_run = runnable(rows, decisions)
-        if to_run and event.incident_id in self._repairing:
-            await self._skip(to_run, "a repair of this incident is already running")
-        elif to_run:
-            self._repairing.add(event.incident_id)
-            lock = self._cluster_locks.setdefault(event.cluster, asyncio.Lock())
-            task = self._spawn(self._locked(lock, self.run_unattended(to_run)), f"repairs-{record.id}")
-            task.add_done_callback(lambda _task: self._repairing.discard(event.incident_id))
+        if to_run:
+            await self.unattended.start(incident_id=event.incident_id, cluster=event.cluster, repair_ids=to_run)
         return record
-
-    async def _skip(self, repair_ids: list[str], reason: str) -> None:
-        async with self.db.session() as session:
-            for repair_id in repair_ids:
-                await service.update_repair(session, repair_id=repair_id, status="skipped", details=reason)
 
     async def _incident(self, event: FaultEvent, upstream: Upstream) -> IncidentInfo:
         incident = IncidentInfo(
@@ -281,38 +309,5 @@ class FaultFlows:
                     session, repair_id=row.id, status="skipped", details="the incident was resolved before approval"
                 )
 
-    async def run_unattended(self, repair_ids: list[str], principal: Principal | None = None) -> None:
-        """Run repairs in order until one clears the fault; later state-changing ones are skipped."""
-        upstream = self.upstream(request_id=f"repair-{repair_ids[0]}")
-        cleared = False
-        for repair_id in repair_ids:
-            async with self.db.session() as session:
-                row = await service.get_repair(session, repair_id=repair_id)
-            if row is None:
-                continue
-            if cleared and ACTION_CLASSES[row.action].changes_state:
-                await self._skip([repair_id], "an earlier repair cleared the fault")
-                continue
-            try:
-                decided_by = principal.username if principal else "hfd-ai (auto)"
-                outcome = await self.repairs.run(repair_id, upstream, principal, decided_by=decided_by)
-            except ServiceError as error:
-                logger.warning("unattended repair not run repair=%s code=%s", repair_id, error.code)
-                continue
-            cleared = cleared or (outcome.success and ACTION_CLASSES[row.action].changes_state)
-
-    @staticmethod
-    async def _locked(lock: asyncio.Lock, coro) -> None:
-        async with lock:
-            await coro
-
-    def _spawn(self, coro, name: str) -> asyncio.Task:
-        task = asyncio.create_task(coro, name=name)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return task
-
     async def stop(self) -> None:
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await self.unattended.stop()

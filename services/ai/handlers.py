@@ -10,13 +10,14 @@ ownership again with the principal of the envelope.
 import logging
 from dataclasses import dataclass
 
-from libs.common.errors import Conflict, Forbidden, NotFound, ServiceError
+from libs.common.errors import Conflict, Forbidden, NotFound, ServiceError, UnknownReference
 from libs.common.rpc import Principal, RpcRequest
 from services.ai import service
 from services.ai.chat import ChatFlows
 from services.ai.flows import FaultFlows
 from services.ai.models import DiagnosisRecord, RepairRecord
 from services.ai.repairs.actions import ACTION_CLASSES, action_title
+from services.ai.repairs.attended import cluster_lock_id, hold_repair_locks
 from services.ai.repairs.policy import may_run
 from services.ai.requests import RequestFlows
 from services.ai.schemas import (
@@ -39,7 +40,8 @@ def _principal(request: RpcRequest) -> Principal:
     return request.principal
 
 
-def repair_view(row: RepairRecord, lang: str) -> dict:
+def repair_view(row: RepairRecord, lang: str, node_note: str | None = None) -> dict:
+    """Describe a repair. ``node_note`` is the reason it runs on its node, when the diagnosis gave one."""
     title = action_title(row.action, row.params, lang)
     return {
         "id": row.id,
@@ -48,6 +50,7 @@ def repair_view(row: RepairRecord, lang: str) -> dict:
         "cluster": row.cluster,
         "cluster_uuid": row.cluster_uuid,
         "node": row.node,
+        "node_note": node_note,
         "action_id": row.action_id,
         "action": row.action,
         "params": row.params,
@@ -66,6 +69,11 @@ def repair_view(row: RepairRecord, lang: str) -> dict:
 def diagnosis_view(record: DiagnosisRecord, repairs: list[RepairRecord], lang: str) -> dict:
     content = record.content
     fallback = content.get("fallback_reason")
+    notes = {
+        proposal["action_id"]: proposal["node_note"][lang]
+        for proposal in content.get("proposed_actions", [])
+        if proposal.get("node_note")
+    }
     return {
         "diagnosis_id": record.id,
         "incident_id": record.incident_id,
@@ -83,7 +91,7 @@ def diagnosis_view(record: DiagnosisRecord, repairs: list[RepairRecord], lang: s
         "steps": content.get("steps", []),
         "fallback_reason": fallback[lang] if fallback else None,
         "repair_status": record.repair_status,
-        "proposed_actions": [repair_view(row, lang) for row in repairs],
+        "proposed_actions": [repair_view(row, lang, notes.get(row.action_id)) for row in repairs],
     }
 
 
@@ -144,12 +152,24 @@ class AiHandlers:
         return {"items": [repair_view(row, request.lang) for row in rows], "total": len(rows)}
 
     async def approve_repair(self, request: RpcRequest) -> dict:
-        """Run a pending repair through the guarded path, if the caller's role allows the action."""
+        """Run a pending repair through the guarded path, if the caller's role allows the action.
+
+        The run holds the repair locks of its incident and cluster (``repairs/attended.py``). When
+        another run keeps them past ``repair_lock_timeout_seconds``, the approval fails with 409
+        ``cluster_repair_running`` and the repair stays pending.
+        """
         principal, row = await self._decidable(request)
         if not may_run(principal.role, row.safe):
             raise Forbidden()
         upstream = self.flows.upstream(request.request_id, request.lang)
-        outcome = await self.flows.repairs.run(row.id, upstream, principal, decided_by=principal.username)
+        async with hold_repair_locks(
+            self.flows.locks,
+            incident_id=row.incident_id,
+            cluster=cluster_lock_id(row),
+            timeout=self.flows.settings.repair_lock_timeout_seconds,
+            repair_ids=[row.id],
+        ):
+            outcome = await self.flows.repairs.run(row.id, upstream, principal, decided_by=principal.username)
         async with self.flows.db.session() as session:
             finished = await service.get_repair(session, repair_id=row.id)
         status = finished.status if finished is not None else "failed"
@@ -184,6 +204,7 @@ class AiHandlers:
         return principal, row
 
     async def _check_cluster(self, request: RpcRequest, principal: Principal, cluster: str) -> None:
+        """Raise ``NotFound`` unless the caller may see ``cluster``, so another's object reads as unknown."""
         if principal.is_admin:
             return
         upstream = self.flows.upstream(request.request_id, request.lang)
@@ -191,7 +212,7 @@ class AiHandlers:
             await upstream.get_cluster(principal, cluster)
         except ServiceError as error:
             if error.status_code in (403, 404):
-                raise Forbidden() from None
+                raise NotFound() from None
             raise
 
     async def _visible_clusters(
@@ -199,7 +220,12 @@ class AiHandlers:
     ) -> list[str] | None:
         upstream = self.flows.upstream(request.request_id, request.lang)
         if cluster:
-            body = await upstream.get_cluster(principal, cluster)
+            try:
+                body = await upstream.get_cluster(principal, cluster)
+            except ServiceError as error:
+                if error.status_code in (403, 404):
+                    raise UnknownReference("cluster", "cluster_not_found", request.lang) from None
+                raise
             return [value for value in (body.get("uuid"), body.get("name"), cluster) if value]
         if principal.is_admin:
             return None

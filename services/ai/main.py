@@ -11,6 +11,7 @@ from services.ai.diagnosing import DiagnosisRunner
 from services.ai.diagnosis.llm import make_client
 from services.ai.flows import FaultFlows
 from services.ai.handlers import AiHandlers
+from services.ai.locks import AdvisoryLocks
 from services.ai.models import SCHEMA
 from services.ai.playbook import get_catalog
 from services.ai.requests import RequestFlows
@@ -19,8 +20,6 @@ logger = logging.getLogger(__name__)
 
 USES_DATABASE = True
 CONSUMER_NAME = "ai_faults"
-# A model diagnosis may take several API requests; the consumer waits this long before redelivery.
-CONSUMER_ACK_WAIT_SECONDS = 300.0
 
 
 async def start(ctx: ServiceContext) -> None:
@@ -36,7 +35,7 @@ async def start(ctx: ServiceContext) -> None:
         logger.info("model configured model=%s base_url=%s", settings.model, settings.anthropic_base_url or "default")
 
     runner = DiagnosisRunner(ctx.db, settings, client)
-    flows = FaultFlows(ctx.db, settings, ctx.client, ctx.js, ctx.names, runner)
+    flows = FaultFlows(ctx.db, settings, ctx.client, ctx.js, ctx.names, runner, AdvisoryLocks(ctx.db.url))
     handlers = AiHandlers(flows=flows, requests=RequestFlows(flows), chat_flows=ChatFlows(ctx.db, settings, client))
     handlers.register(ctx.rpc)
     ctx.on_stop(flows.stop)
@@ -52,7 +51,7 @@ async def start(ctx: ServiceContext) -> None:
             handler=flows.handle_batch,
             stopping=ctx.stopping,
             batch=settings.consumer_batch,
-            ack_wait=CONSUMER_ACK_WAIT_SECONDS,
+            ack_wait=settings.ack_wait_seconds,
         ),
         "faults-consumer",
     )

@@ -3,7 +3,8 @@
 A playbook action is named by an id that is stable within its kind: the action name, plus
 the daemon or the diagnostic command where the action takes one
 (``restart_daemon:datanode``, ``run_diagnostic:jps``). Diagnosers can only propose ids that
-the kind's playbook lists, so neither the model nor a request can invent a command.
+the kind's playbook lists, after ``incident_playbook.py`` fills in the incident's daemon, so
+neither the model nor a request can invent a command.
 """
 
 from functools import lru_cache
@@ -77,13 +78,3 @@ def to_proposal(kind: FaultKind, action: RepairAction, extra_safe: frozenset[str
         safe=action.safe or f"{kind.kind}:{identifier}" in extra_safe,
         title=action_title(action.action, params),
     )
-
-
-def playbook_actions(kind: FaultKind) -> dict[str, RepairAction]:
-    """Return the kind's playbook actions by id."""
-    return {action_id(action): action for action in kind.playbook.actions}
-
-
-def proposals_for(kind: FaultKind, extra_safe: frozenset[str] = frozenset()) -> list[ProposedAction]:
-    """Return every playbook action of ``kind`` as a proposal, in playbook order."""
-    return [to_proposal(kind, action, extra_safe) for action in kind.playbook.actions]

@@ -10,6 +10,7 @@ from services.ai.diagnosis.base import Diagnosis, DiagnosisContext, IncidentInfo
 from services.ai.flows import FaultFlows, diagnosis_record, repair_records
 from services.ai.models import DiagnosisRecord, RepairRecord
 from services.ai.repairs.actions import ACTION_CLASSES, action_title
+from services.ai.repairs.attended import cluster_lock_id, hold_repair_locks
 from services.ai.repairs.policy import RepairPolicy, decide_requested, normalise_policy
 from services.ai.schemas import DiagnoseRepairRequest, DiagnoseRepairResponse, ProposedActionOut, RepairOut, StepOut
 from services.ai.upstream import Upstream
@@ -60,6 +61,7 @@ class RequestFlows:
             context = await builder.for_incident(incident, principal)
         else:
             context = DiagnosisContext(cluster=cluster or "*", node=node, principal=principal)
+            await builder.add_nodes(context)
         context.keywords = body.keywords
         context.time_from = body.time_from
 
@@ -68,7 +70,7 @@ class RequestFlows:
         record, rows, to_run = await self._store(diagnosis, context, principal, policy, body.auto)
         await self.flows._publish_once(record)
 
-        outcome = await self._run(to_run, upstream, principal)
+        outcome = await self._run(rows, to_run, principal)
         return await self._response(record, diagnosis, rows, outcome, request.lang, policy, body.auto)
 
     async def _target(
@@ -126,13 +128,25 @@ class RequestFlows:
                 await service.create_repair(session, record=row)
         return record, rows, to_run
 
-    async def _run(self, to_run: list[str], upstream: Upstream, principal: Principal) -> RepairOut | None:
+    async def _run(self, rows: list[RepairRecord], to_run: list[str], principal: Principal) -> RepairOut | None:
+        """Run ``to_run`` under the repair locks; raise Conflict, leaving them pending, if the wait times out."""
         if not to_run:
             return None
-        await self.flows.run_unattended(to_run, principal)
+        # NOTE: the 409 of a lock timeout does not carry the diagnosis, which is already stored. A
+        # person finds it through GET /incidents/{id}/diagnosis only when it has an incident, and
+        # finds its pending repairs through GET /repairs.
+        # Every repair of one diagnosis names the same incident and cluster.
+        async with hold_repair_locks(
+            self.flows.locks,
+            incident_id=rows[0].incident_id,
+            cluster=cluster_lock_id(rows[0]),
+            timeout=self.settings.repair_lock_timeout_seconds,
+            repair_ids=to_run,
+        ):
+            await self.flows.unattended.run(to_run, principal)
         async with self.flows.db.session() as session:
-            rows = [await service.get_repair(session, repair_id=repair_id) for repair_id in to_run]
-        ran = [row for row in rows if row is not None and row.status in ("succeeded", "failed")]
+            stored = [await service.get_repair(session, repair_id=repair_id) for repair_id in to_run]
+        ran = [row for row in stored if row is not None and row.status in ("succeeded", "failed")]
         details = "; ".join(f"{row.action_id}: {row.status}: {row.details}" for row in ran)
         success = bool(ran) and all(row.status == "succeeded" for row in ran)
         return RepairOut(success=success, details=details or "no repair ran")
@@ -149,6 +163,7 @@ class RequestFlows:
     ) -> DiagnoseRepairResponse:
         async with self.flows.db.session() as session:
             current = {row.id: await service.get_repair(session, repair_id=row.id) for row in rows}
+        notes = {item.action_id: item.node_note.get(lang) for item in diagnosis.proposed_actions if item.node_note}
         proposals = [
             ProposedActionOut(
                 repairId=row.id,
@@ -158,6 +173,8 @@ class RequestFlows:
                 safe=row.safe,
                 title=action_title(row.action, row.params, lang),
                 status=(current[row.id] or row).status,
+                node=row.node,
+                nodeNote=notes.get(row.action_id),
             )
             for row in rows
         ]

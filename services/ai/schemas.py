@@ -6,10 +6,24 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-NODE_NAME = r"^[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,252}[A-Za-z0-9])?$"
-CLUSTER_REF = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"
-SESSION_ID = r"^[A-Za-z0-9_-]{1,64}$"
-ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+from libs.common.field_errors import describe_format
+
+NODE_NAME = describe_format(
+    r"^[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,252}[A-Za-z0-9])?$",
+    zh="主机名:1-254 个字母、数字、. 或 -,首尾为字母或数字",
+    en="a host name of 1-254 letters, digits, . or -, starting and ending with a letter or digit",
+)
+CLUSTER_REF = describe_format(
+    r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$",
+    zh="集群 UUID 或名称:1-100 个字母、数字或 _ . -,以字母或数字开头",
+    en="a cluster uuid or name of 1-100 letters, digits, _ . or -, starting with a letter or digit",
+)
+SESSION_ID = describe_format(
+    r"^[A-Za-z0-9_-]{1,64}$", zh="1-64 个字母、数字、_ 或 -", en="1-64 letters, digits, _ or -"
+)
+ID_PATTERN = describe_format(
+    r"^[A-Za-z0-9_.:-]{1,64}$", zh="1-64 个字母、数字或 _ . : -", en="1-64 letters, digits, _ . : or -"
+)
 MAX_CHAT_CHARS = 100_000
 MAX_CHAT_MESSAGES = 100
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -75,6 +89,8 @@ class ProposedActionOut(BaseModel):
     safe: bool
     title: str
     status: str
+    node: str = Field(description="Node the action runs on, chosen by the roles inventory stores.")
+    nodeNote: str | None = Field(default=None, description="Why the action runs on that node, when worth telling.")
 
 
 class DiagnoseRepairResponse(BaseModel):

@@ -117,3 +117,13 @@ def exec_logs(api: Api, account: Account) -> list[dict]:
         if not body["items"] or len(items) >= body["total"]:
             return items
         page += 1
+
+
+def resolve_open_incidents(api: Api, admin: Account, cluster: dict, kind: str) -> None:
+    """Resolve the cluster's open incidents of ``kind``, so the next fault opens a new one and is diagnosed again."""
+    params = {"cluster": cluster["uuid"], "type": kind, "size": 100}
+    items = api.client.get("/faults", params=params, headers=admin.headers).json()["items"]
+    for item in items:
+        if item["status"] != "resolved":
+            response = api.client.put(f"/faults/{item['id']}", json={"status": "resolved"}, headers=admin.headers)
+            assert response.status_code == 200, response.text

@@ -144,7 +144,47 @@ def test_operator_of_other_cluster_cannot_approve(api, admin, cluster, incident)
     operator = api.create_account("operator")
     repair = repairs_of(api, admin, cluster, incident)["run_diagnostic:jps"]
     response = api.client.post(f"/repairs/{repair['id']}/approve", headers=operator.headers)
-    assert response.status_code == 403
+    assert response.status_code == 404
+    assert repairs_of(api, admin, cluster, incident)["run_diagnostic:jps"]["status"] == "pending"
+
+
+def test_foreign_repair_answers_like_unknown(api, admin, cluster, incident):
+    operator = api.create_account("operator")
+    repair = repairs_of(api, admin, cluster, incident)["run_diagnostic:jps"]
+    headers = {**operator.headers, "Accept-Language": "en"}
+    foreign = api.client.post(f"/repairs/{repair['id']}/reject", headers=headers)
+    unknown = api.client.post("/repairs/no-such-repair/reject", headers=headers)
+    assert foreign.status_code == unknown.status_code
+    assert foreign.json() == unknown.json()
+
+
+def test_foreign_diagnosis_not_found(api, cluster, incident):
+    operator = api.create_account("operator")
+    response = api.client.get(f"/incidents/{incident}/diagnosis", headers=operator.headers)
+    assert response.status_code == 404
+    assert response.json()["detail"] == "not_found"
+
+
+@pytest.mark.parametrize(("lang", "message"), [("zh", "集群不存在"), ("en", "Cluster not found")])
+def test_repairs_unknown_cluster_not_found(api, admin, lang, message):
+    headers = {**admin.headers, "Accept-Language": lang}
+    response = api.client.get("/repairs", params={"cluster": "no-such-cluster"}, headers=headers)
+    assert response.status_code == 404
+    assert response.json() == {"detail": "not_found", "message": message, "field": "cluster"}
+
+
+def test_repairs_foreign_cluster_like_unknown(api, cluster):
+    operator = api.create_account("operator")
+    foreign = api.client.get("/repairs", params={"cluster": cluster["uuid"]}, headers=operator.headers)
+    unknown = api.client.get("/repairs", params={"cluster": "no-such-cluster"}, headers=operator.headers)
+    assert foreign.status_code == 404
+    assert foreign.json() == unknown.json()
+
+
+def test_repairs_empty_cluster_lists_all(api, admin, cluster, incident):
+    response = api.client.get("/repairs", params={"cluster": ""}, headers=admin.headers)
+    assert response.status_code == 200, response.text
+    assert any(item["incident_id"] == incident for item in response.json()["items"])
 
 
 def test_admin_approval_runs_action(api, admin, cluster, incident):
@@ -167,11 +207,11 @@ def test_reject_repair(api, admin, cluster, incident):
     assert api.client.post(f"/repairs/{repair['id']}/reject", headers=admin.headers).status_code == 409
 
 
-def test_observer_request_never_repairs(api, cluster, fake_llm):
+def test_observer_request_on_foreign_cluster_not_found(api, cluster, fake_llm):
     observer = api.create_account("observer")
     body = {"cluster": cluster["uuid"], "auto": True}
     response = api.client.post("/ai/diagnose-repair", json=body, headers=observer.headers)
-    assert response.status_code == 403
+    assert response.status_code == 404
 
 
 def test_unknown_node_not_found(api, admin, cluster):

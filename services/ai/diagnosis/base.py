@@ -50,6 +50,24 @@ class NodeRef(BaseModel):
     log_dirs: list[str] = Field(default_factory=list)
 
 
+class ClusterNode(BaseModel):
+    """A node of the incident's cluster with the roles (daemon names) that inventory stores for it."""
+
+    name: str
+    node_uuid: str
+    address: str | None = None
+    roles: list[str] = Field(default_factory=list, description="Empty when inventory records no roles.")
+
+
+class DaemonCheck(BaseModel):
+    """Whether ``jps`` on a node lists a daemon, checked before proposing to restart it there."""
+
+    daemon: str
+    node: str
+    running: bool | None = Field(description="None when jps could not run or its output was not read.")
+    detail: str = ""
+
+
 class DiagnosisContext(BaseModel):
     """Everything a diagnoser may read: the incident, recent logs, metrics, related incidents."""
 
@@ -65,6 +83,12 @@ class DiagnosisContext(BaseModel):
         default=None, description="Whose rights the tools run with; None for unattended work (the system)."
     )
     notes: list[Localized] = Field(default_factory=list, description="Gaps met while gathering the context.")
+    cluster_nodes: list[ClusterNode] | None = Field(
+        default=None, description="The cluster's nodes and roles; None when inventory could not be read."
+    )
+    daemon_checks: list[DaemonCheck] = Field(
+        default_factory=list, description="jps on the nodes of daemons that a proposal would restart elsewhere."
+    )
 
     @property
     def kind(self) -> str | None:
@@ -87,6 +111,10 @@ class ProposedAction(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     safe: bool
     title: Localized
+    node: str | None = Field(default=None, description="Node the action runs on, or None for the incident's node.")
+    node_note: Localized | None = Field(
+        default=None, description="Why the action runs on that node, when it is not the plain choice."
+    )
 
 
 class Diagnosis(BaseModel):

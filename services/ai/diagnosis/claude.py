@@ -20,8 +20,10 @@ from services.ai.diagnosis.base import (
 from services.ai.diagnosis.llm import LlmUnavailable, ToolLoop
 from services.ai.diagnosis.prompts import DIAGNOSIS_SYSTEM, render_context
 from services.ai.diagnosis.tools import ToolBox
-from services.ai.playbook import find_kind, playbook_actions, to_proposal
+from services.ai.incident_playbook import incident_playbook
+from services.ai.playbook import find_kind, to_proposal
 from services.ai.repairs.actions import build_action
+from services.ai.repairs.placement import order_by_checks, place, placement_steps
 from services.ai.upstream import Upstream
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,9 @@ class _Text(BaseModel):
 class _Choice(BaseModel):
     action_id: str = Field(max_length=100)
     params: dict[str, Any] = Field(default_factory=dict)
+    node: str | None = Field(
+        default=None, max_length=255, description="Node to run the action on, if the model names one."
+    )
 
 
 class ModelAnswer(BaseModel):
@@ -62,14 +67,23 @@ def parse_answer(text: str) -> ModelAnswer:
 
 
 def choose_actions(
-    kind_name: str | None, choices: list[_Choice], lang: Language, extra_safe: frozenset[str] = frozenset()
+    kind_name: str | None,
+    choices: list[_Choice],
+    lang: Language,
+    extra_safe: frozenset[str] = frozenset(),
+    context: DiagnosisContext | None = None,
 ) -> tuple[list[ProposedAction], list[DiagnosisStep]]:
     """Keep the model's choices that name a playbook action of the kind with matching parameters.
 
-    Returns the accepted proposals and one step per rejected choice, so the rejection shows.
+    The playbook's ``'{daemon}'`` is filled in from the context's incident
+    (``incident_playbook.py``), so a choice names the daemon, as in ``restart_daemon:datanode``.
+    With a context, each kept choice is placed on a node (``repairs/placement.py``): the node the
+    model named when it runs the daemon the action concerns, else the node that does, and
+    dropped when no node does. Returns the accepted proposals and one step per rejected
+    choice, so the rejection shows.
     """
     kind = find_kind(kind_name)
-    allowed = playbook_actions(kind)
+    allowed = incident_playbook(kind, context.incident if context is not None else None).by_id()
     accepted: list[ProposedAction] = []
     rejected: list[DiagnosisStep] = []
     label = "拒绝的修复建议" if lang == "zh" else "Rejected proposal"
@@ -90,9 +104,29 @@ def choose_actions(
                 DiagnosisStep(action=label, content=choice.action_id, result="parameters differ from the playbook")
             )
             continue
-        if all(existing.action_id != choice.action_id for existing in accepted):
-            accepted.append(to_proposal(kind, action, extra_safe))
+        if any(existing.action_id == choice.action_id for existing in accepted):
+            continue
+        proposal = to_proposal(kind, action, extra_safe)
+        if context is not None:
+            placed, reason = place(kind, proposal, context, requested=choice.node)
+            if placed is None:
+                result = reason.get(lang) if reason else "no node fits"
+                rejected.append(DiagnosisStep(action=label, content=choice.action_id, result=result))
+                continue
+            proposal = placed
+        accepted.append(proposal)
+    if context is not None:
+        accepted = order_by_checks(accepted, context)
     return accepted, rejected
+
+
+def _with_manual_steps(what_to_do: Localized, manual: list[tuple[str, Localized]]) -> Localized:
+    """Append the playbook actions left to a person, which the model could not propose, to its advice."""
+    if not manual:
+        return what_to_do
+    zh = "\n".join(step.zh for _, step in manual)
+    en = "\n".join(step.en for _, step in manual)
+    return Localized(zh=f"{what_to_do.zh}\n需人工处理：\n{zh}", en=f"{what_to_do.en}\nFor a person:\n{en}")
 
 
 class ClaudeDiagnoser:
@@ -128,7 +162,8 @@ class ClaudeDiagnoser:
             logger.warning("model response rejected cluster=%s kind=%s error=%s", context.cluster, context.kind, error)
             raise LlmUnavailable("invalid_answer", result.steps, result.tokens) from error
 
-        proposals, rejected = choose_actions(context.kind, answer.proposed_actions, lang, extra_safe)
+        proposals, rejected = choose_actions(context.kind, answer.proposed_actions, lang, extra_safe, context)
+        manual = incident_playbook(kind, context.incident).manual_steps if context.incident else []
         evidence = answer.evidence or (context.incident.evidence[:5] if context.incident else [])
         return Diagnosis(
             kind=context.kind,
@@ -136,8 +171,8 @@ class ClaudeDiagnoser:
             what_happened=Localized(**answer.what_happened.model_dump()),
             evidence=[line[:500] for line in evidence],
             why=Localized(**answer.why.model_dump()),
-            what_to_do=Localized(**answer.what_to_do.model_dump()),
-            steps=[*result.steps, *rejected],
+            what_to_do=_with_manual_steps(Localized(**answer.what_to_do.model_dump()), manual),
+            steps=[*placement_steps(context, manual, lang), *result.steps, *rejected],
             proposed_actions=proposals,
             diagnoser="claude",
             tokens_used=result.tokens,

@@ -97,3 +97,15 @@ def extract_facts(lines: list[str]) -> EvidenceFacts:
     facts.port = facts.port or _first(_PORT_RE, lines, "port")
     facts.path = _first_path(lines)
     return facts
+
+
+def evidence_hosts(lines: list[str]) -> set[str]:
+    """Return every host name and IPv4 address that the lines print as host:port or host/ip:port."""
+    hosts: set[str] = set()
+    for line in lines:
+        for match in _ADDRESS_RE.finditer(line):
+            host = match.group("host")
+            if host.endswith(_SOURCE_SUFFIXES):
+                continue
+            hosts.update(part for part in host.split("/") if part)
+    return hosts

@@ -16,7 +16,9 @@ from services.ai.diagnosis.base import (
     Localized,
 )
 from services.ai.diagnosis.extract import EvidenceFacts, extract_facts
-from services.ai.playbook import find_kind, proposals_for
+from services.ai.incident_playbook import incident_playbook
+from services.ai.playbook import find_kind
+from services.ai.repairs.placement import checks_conclusion, checks_summary, place_all, placement_steps
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +51,7 @@ def _facts_text(facts: dict[str, str]) -> Localized | None:
 
 
 def _what_happened(
-    kind: FaultKind, incident: IncidentInfo | None, facts: Localized | None, line: str | None
+    kind: FaultKind, incident: IncidentInfo | None, facts: Localized | None, line: str | None, checks: Localized | None
 ) -> Localized:
     if incident is None:
         zh = "在所选范围内没有找到未解决的故障事件。"
@@ -63,15 +65,18 @@ def _what_happened(
         zh, en = f"{zh}\n{facts.zh}", f"{en}\n{facts.en}"
     if line:
         zh, en = f"{zh}\n首条证据：{_clip(line)}", f"{en}\nFirst evidence line: {_clip(line)}"
+    if checks is not None:
+        zh, en = f"{zh}\n{checks.zh}", f"{en}\n{checks.en}"
     return Localized(zh=zh, en=en)
 
 
-def _what_to_do(kind: FaultKind, facts: Localized | None) -> Localized:
+def _what_to_do(kind: FaultKind, facts: Localized | None, manual: list[Localized]) -> Localized:
+    """List the playbook's checks and steps, and after the steps ``manual``, the actions left to a person."""
     playbook = kind.playbook
     zh_parts = ["检查：", _numbered([item.zh for item in playbook.checks])]
-    zh_parts += ["处理：", _numbered([item.zh for item in playbook.steps])]
+    zh_parts += ["处理：", _numbered([item.zh for item in [*playbook.steps, *manual]])]
     en_parts = ["Check:", _numbered([item.en for item in playbook.checks])]
-    en_parts += ["Fix:", _numbered([item.en for item in playbook.steps])]
+    en_parts += ["Fix:", _numbered([item.en for item in [*playbook.steps, *manual]])]
     if playbook.manual_only:
         zh_parts += ["仅限人工：", _numbered([item.zh for item in playbook.manual_only])]
         en_parts += ["Only a person may:", _numbered([item.en for item in playbook.manual_only])]
@@ -81,12 +86,17 @@ def _what_to_do(kind: FaultKind, facts: Localized | None) -> Localized:
     return Localized(zh="\n".join(zh_parts), en="\n".join(en_parts))
 
 
-def _summary(kind: FaultKind, incident: IncidentInfo | None, facts: dict[str, str]) -> Localized:
+def _summary(
+    kind: FaultKind, incident: IncidentInfo | None, facts: dict[str, str], checked: Localized | None
+) -> Localized:
+    """Name the fault and its most likely cause: what a daemon check showed, else the playbook's first cause."""
     if incident is None:
         return Localized(zh="未发现未解决的故障", en="No open fault found")
     where = next((facts[name] for name in ("address", "path", "host", "port") if name in facts), "")
     zh = f"{incident.node}：{kind.title.zh}" + (f"（{where}）" if where else "")
     en = f"{incident.node}: {kind.title.en}" + (f" ({where})" if where else "")
+    if checked is not None:
+        return Localized(zh=f"{zh}。{checked.zh}", en=f"{en}. {checked.en}")
     cause = kind.playbook.causes[0]
     return Localized(zh=f"{zh}。最可能的原因：{cause.zh}", en=f"{en}. Most likely cause: {cause.en}")
 
@@ -136,19 +146,22 @@ class OfflineDiagnoser:
         facts = extract_facts(incident.evidence if incident else [])
         selected = facts.selected(kind.kind)
         facts_text = _facts_text(selected)
+        playbook = incident_playbook(kind, incident)
+        manual = playbook.manual_steps if incident else []
+        proposals, dropped = place_all(kind, playbook.proposals(self.extra_safe), context) if incident else ([], [])
 
         diagnosis = Diagnosis(
             kind=incident.kind if incident else None,
-            summary=_summary(kind, incident, selected),
-            what_happened=_what_happened(kind, incident, facts_text, facts.line),
+            summary=_summary(kind, incident, selected, checks_conclusion(context)),
+            what_happened=_what_happened(kind, incident, facts_text, facts.line, checks_summary(context)),
             evidence=evidence,
             why=Localized(
                 zh=_numbered([cause.zh for cause in kind.playbook.causes]),
                 en=_numbered([cause.en for cause in kind.playbook.causes]),
             ),
-            what_to_do=_what_to_do(kind, facts_text),
-            steps=_steps(incident, kind, facts, lang),
-            proposed_actions=proposals_for(kind, self.extra_safe) if incident else [],
+            what_to_do=_what_to_do(kind, facts_text, [step for _, step in manual]),
+            steps=[*_steps(incident, kind, facts, lang), *placement_steps(context, [*manual, *dropped], lang)],
+            proposed_actions=proposals,
             diagnoser="offline",
         )
         logger.debug("offline diagnosis built cluster=%s kind=%s", context.cluster, kind.kind)

@@ -9,7 +9,7 @@ import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -26,6 +26,10 @@ Daemon = Literal[
     "zkfc",
     "historyserver",
 ]
+
+# The daemons that a restart can name. The collector's restart_daemon command accepts each of
+# them and runs hdfs, yarn or mapred --daemon (mapred for the JobHistoryServer).
+RESTARTABLE_DAEMONS: frozenset[str] = frozenset(get_args(Daemon))
 
 # Command ids of the collector's policy that the actions use.
 COMMAND_SAFEMODE_GET = "safemode_get"
@@ -49,6 +53,16 @@ _JPS_NAMES = {
     "zkfc": "DFSZKFailoverController",
     "historyserver": "JobHistoryServer",
 }
+
+
+def jps_name(daemon: str) -> str:
+    """Return the process name that jps prints for ``daemon`` (``NameNode`` for ``namenode``)."""
+    return _JPS_NAMES.get(daemon, daemon)
+
+
+def jps_lists(output: str, daemon: str) -> bool:
+    """Tell whether the output of ``jps`` lists the process of ``daemon``."""
+    return re.search(rf"^\s*\d+\s+{re.escape(jps_name(daemon))}\s*$", output, re.MULTILINE) is not None
 
 
 @dataclass
@@ -113,9 +127,8 @@ class RestartDaemon(RepairAction):
         return [CommandCall(COMMAND_JPS)]
 
     def verify(self, outputs: list[str]) -> CheckResult:
-        process = _JPS_NAMES[self.daemon]
-        running = re.search(rf"^\s*\d+\s+{process}\s*$", outputs[0], re.MULTILINE) is not None
-        return CheckResult(running, f"jps {'lists' if running else 'does not list'} {process}")
+        running = jps_lists(outputs[0], self.daemon)
+        return CheckResult(running, f"jps {'lists' if running else 'does not list'} {jps_name(self.daemon)}")
 
 
 class LeaveSafeMode(RepairAction):

@@ -33,7 +33,9 @@ from services.ai.repairs.actions import (
     CheckResult,
     CleanTempDir,
     CommandCall,
+    RaiseSettingAndRestart,
     RepairAction,
+    RestartDaemon,
     build_action,
 )
 from services.ai.telemetry import REPAIRS
@@ -121,9 +123,11 @@ class RepairRunner:
         outcome: RepairOutcome,
     ) -> None:
         if record.node_uuid is None:
-            raise RepairFailed("the node of the incident is not known to inventory")
+            raise RepairFailed(f"node {record.node} of the repair is not known to inventory")
         if isinstance(action, CleanTempDir):
             action = await self._resolve_temp_dir(action, record, upstream)
+        if isinstance(action, RestartDaemon | RaiseSettingAndRestart):
+            await self._check_daemon_node(action.daemon, record, upstream)
 
         command_principal = principal if principal is not None and principal.is_admin else None
         runner = _CommandRunner(upstream, command_principal, record, self.settings, record.safe, outcome)
@@ -162,6 +166,25 @@ class RepairRunner:
             return action.resolve(self.settings.temp_roots, record.node, str(node.get("ssh_user", "")))
         except ValueError as error:
             raise RepairFailed(str(error)) from None
+
+    async def _check_daemon_node(self, daemon: str, record: RepairRecord, upstream: Upstream) -> None:
+        """Raise RepairFailed, before any command, when inventory's roles show the node does not run ``daemon``.
+
+        A node without recorded roles passes, and the node itself then reports a missing daemon.
+        """
+        node = await upstream.resolve_node(None, record.node, record.cluster_uuid)
+        roles = sorted({str(role).lower() for role in node.get("roles") or []})
+        if not roles or daemon in roles:
+            return
+        hosts: list[str] = []
+        if record.cluster_uuid:
+            nodes = await upstream.list_nodes(None, record.cluster_uuid)
+            hosts = sorted(str(item["name"]) for item in nodes if daemon in (item.get("roles") or []))
+        where = f"It runs on {', '.join(hosts)}" if hosts else "No node of the cluster lists it"
+        raise RepairFailed(
+            f"{daemon} does not run on {record.node} (inventory roles: {', '.join(roles)}), so the command "
+            f"was not sent. {where}. Diagnose the incident again to get a proposal for the right node."
+        )
 
     async def _incident_quiet(
         self, record: RepairRecord, upstream: Upstream, principal: Principal | None, since: datetime
