@@ -10,6 +10,7 @@ import logging
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from libs.common.bus import retry_while_unavailable
 from libs.common.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
 from libs.common.rpc import Principal
 from services.auth import service
@@ -189,5 +190,5 @@ async def bootstrap_admin(ctx: AuthContext, spec: str, email: str = "") -> None:
                 "an admin; choose another username (or set HFD_AUTH_BOOTSTRAP_ADMIN_EMAIL)"
             ) from None
 
-    await ctx.tokens.put_user(user)
+    await retry_while_unavailable(f"state of user {user.username}", lambda: ctx.tokens.put_user(user))
     logger.info("bootstrap admin created user_id=%d username=%s", user.id, user.username)

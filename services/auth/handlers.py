@@ -32,8 +32,7 @@ class AuthHandlers:
 
     def register(self, rpc: RpcService) -> None:
         """Add every endpoint to ``rpc``."""
-        for operation, handler in self.operations().items():
-            rpc.add(operation, handler)
+        rpc.add_all(self.operations())
 
     def operations(self) -> dict:
         return {

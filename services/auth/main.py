@@ -12,6 +12,7 @@ import logging
 from datetime import timedelta
 from pathlib import Path
 
+from libs.common.bus import retry_while_unavailable
 from libs.common.service import ServiceContext
 from libs.common.timeutil import utcnow
 from services.auth import service
@@ -49,7 +50,7 @@ async def start(ctx: ServiceContext) -> None:
         await bootstrap_admin(auth, settings.bootstrap_admin, settings.bootstrap_admin_email)
     async with auth.db.session() as session:
         users = list(await service.list_all(session))
-    await tokens.sync(users)
+    await retry_while_unavailable("sync of user states", lambda: tokens.sync(users))
 
     AuthHandlers(auth).register(ctx.rpc)
     ctx.spawn(consume_audit_events(auth, ctx.js, ctx.names, ctx.stopping), name="audit-consumer")

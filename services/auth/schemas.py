@@ -21,6 +21,8 @@ USERNAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{2,49}$"
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128
 EMAIL_MAX_LENGTH = 100
+# An account becomes pending only when it is created, so an update sets one of these.
+UPDATE_STATUSES = ("enabled", "disabled")
 _USERNAME_RE = re.compile(USERNAME_PATTERN, re.ASCII)
 
 
@@ -72,14 +74,14 @@ def check_role(value: str) -> str:
 
 def check_status(value: str) -> str:
     if value not in USER_STATUSES:
-        raise PydanticCustomError("invalid_status", "invalid status")
+        raise PydanticCustomError("invalid_status", "invalid status", {"choices": USER_STATUSES})
     return value
 
 
 def check_update_status(value: str) -> str:
     """Accept the statuses an admin may set on an existing account: ``enabled`` or ``disabled``."""
-    if value not in ("enabled", "disabled"):
-        raise PydanticCustomError("invalid_status", "invalid status")
+    if value not in UPDATE_STATUSES:
+        raise PydanticCustomError("invalid_status", "invalid status", {"choices": UPDATE_STATUSES})
     return value
 
 
@@ -98,7 +100,7 @@ FullName = Annotated[str, AfterValidator(check_full_name), Field(json_schema_ext
 RoleName = Annotated[str, AfterValidator(check_role), Field(json_schema_extra={"enum": list(ROLES)})]
 StatusName = Annotated[str, AfterValidator(check_status), Field(json_schema_extra={"enum": list(USER_STATUSES)})]
 UpdateStatusName = Annotated[
-    str, AfterValidator(check_update_status), Field(json_schema_extra={"enum": ["enabled", "disabled"]})
+    str, AfterValidator(check_update_status), Field(json_schema_extra={"enum": list(UPDATE_STATUSES)})
 ]
 
 

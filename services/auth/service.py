@@ -21,8 +21,8 @@ ADMIN_CHANGE_LOCK = "hfd:auth:admins"
 # Users
 
 
-async def get(session: AsyncSession, *, user_id: int) -> User | None:
-    return await session.get(User, user_id)
+async def get(session: AsyncSession, *, user_id: int, for_update: bool = False) -> User | None:
+    return await session.get(User, user_id, with_for_update=for_update or None)
 
 
 async def get_or_raise_unauthorized(session: AsyncSession, *, user_id: int) -> User:
@@ -131,6 +131,12 @@ async def add_refresh_token(
     await session.flush()
 
 
+async def get_refresh_token_owner(session: AsyncSession, *, token_hash: str) -> int | None:
+    """Return the id of the user a refresh token belongs to, without locking, or None for an unknown token."""
+    statement = select(RefreshToken.user_id).where(RefreshToken.token_hash == token_hash)
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
 async def get_refresh_token_for_update(session: AsyncSession, *, token_hash: str) -> RefreshToken | None:
     """Return the token row locked, so two concurrent refreshes with one token cannot both rotate it."""
     statement = select(RefreshToken).where(RefreshToken.token_hash == token_hash).with_for_update()
@@ -138,7 +144,12 @@ async def get_refresh_token_for_update(session: AsyncSession, *, token_hash: str
 
 
 async def revoke_family(session: AsyncSession, *, family_id: uuid.UUID, user_id: int | None = None) -> int:
-    """Revoke every unrevoked token of a family; with ``user_id``, only when it owns the family."""
+    """Revoke every unrevoked token of a family; with ``user_id``, only when it owns the family.
+
+    The caller must hold the owner's row lock (``get(..., for_update=True)``), as a rotation does
+    before it inserts the family's next token. Otherwise this UPDATE misses a token that a
+    concurrent rotation inserts, because its snapshot contains only rows committed when it started.
+    """
     statement = (
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))

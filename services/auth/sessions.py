@@ -83,6 +83,8 @@ async def login(ctx: AuthContext, body: LoginRequest) -> LoginResponse:
         raise Unauthorized("invalid_credentials")
 
     new_hash = await ctx.passwords.hash(body.password) if ctx.passwords.needs_rehash(user.password_hash) else None
+    # NOTE: a password change that commits between the check above and this transaction does
+    # not end this login, because its revocation ran before the refresh token below exists.
     async with ctx.db.session() as session:
         user = await service.get_or_raise_unauthorized(session, user_id=user.id)
         if not user.is_active:
@@ -165,13 +167,16 @@ async def me(ctx: AuthContext, principal: Principal) -> MeResponse:
 async def refresh(ctx: AuthContext, body: RefreshRequest) -> RefreshResponse:
     """Rotate a refresh token: mark it used and return a new pair in the same family.
 
-    A token presented after it was used or revoked ends its whole family, because only a
-    stolen copy would be replayed. The rightful holder then logs in again.
+    A token presented after it was used or revoked ends its whole family, its access tokens
+    included, because only a stolen copy would be replayed. The rightful holder then logs in again.
     """
     async with ctx.db.session() as session:
         rotated = await _rotate(ctx, session, body.refresh_token)
 
     # Raised outside the transaction, so that a family revoked for reuse stays revoked.
+    if isinstance(rotated, uuid.UUID):
+        await ctx.tokens.revoke_family(rotated)
+        raise Unauthorized("invalid_token")
     if rotated is None:
         raise Unauthorized("invalid_token")
     user, tokens = rotated
@@ -179,9 +184,20 @@ async def refresh(ctx: AuthContext, body: RefreshRequest) -> RefreshResponse:
     return RefreshResponse(**tokens.model_dump(by_alias=False))
 
 
-async def _rotate(ctx: AuthContext, session: AsyncSession, refresh_token: str) -> tuple[User, TokenPair] | None:
+async def _rotate(
+    ctx: AuthContext, session: AsyncSession, refresh_token: str
+) -> tuple[User, TokenPair] | uuid.UUID | None:
+    """Return the user and a new pair, the id of a family just revoked for reuse, or None for an unusable token."""
     now = utcnow()
-    stored = await service.get_refresh_token_for_update(session, token_hash=hash_refresh_token(refresh_token))
+    token_hash = hash_refresh_token(refresh_token)
+    user_id = await service.get_refresh_token_owner(session, token_hash=token_hash)
+    if user_id is None:
+        return None
+
+    # Lock the owner before the token, like every revocation, so that a revocation running now
+    # either finishes first or waits and then also revokes the token inserted here.
+    user = await service.get(session, user_id=user_id, for_update=True)
+    stored = await service.get_refresh_token_for_update(session, token_hash=token_hash)
     if stored is None or stored.expires_at <= now:
         return None
 
@@ -190,9 +206,8 @@ async def _rotate(ctx: AuthContext, session: AsyncSession, refresh_token: str) -
         logger.warning(
             "refresh token reused user_id=%d family=%s revoked=%d", stored.user_id, stored.family_id, revoked
         )
-        return None
+        return stored.family_id
 
-    user = await service.get(session, user_id=stored.user_id)
     if user is None or not user.is_active:
         return None
     stored.used_at = now
@@ -208,11 +223,14 @@ async def logout(
     session_id: str | None,
     refresh_token: str | None,
 ) -> None:
-    """Revoke the access token ``jti`` and the refresh-token families of this session."""
-    await ctx.tokens.revoke_access_token(jti, datetime.fromtimestamp(expires_at, UTC))
+    """Revoke the access token ``jti`` and the refresh-token families of this session, access tokens included.
 
+    The presented token is revoked last, so that a logout that fails part way can be repeated with it.
+    """
     families: set[uuid.UUID] = set()
     async with ctx.db.session() as session:
+        # The owner's lock keeps a rotation from inserting a token that the revocation misses.
+        await service.get(session, user_id=principal.user_id, for_update=True)
         if session_id and (family_id := _parse_uuid(session_id)) is not None:
             families.add(family_id)
         if refresh_token:
@@ -221,6 +239,10 @@ async def logout(
                 families.add(stored.family_id)
         for family_id in families:
             await service.revoke_family(session, family_id=family_id, user_id=principal.user_id)
+
+    for family_id in families:
+        await ctx.tokens.revoke_family(family_id)
+    await ctx.tokens.revoke_access_token(jti, datetime.fromtimestamp(expires_at, UTC))
     logger.info("logout user_id=%d jti=%s families=%d", principal.user_id, jti, len(families))
 
 

@@ -1,7 +1,8 @@
 """The FastAPI application of the gateway: routes under ``/api/v1``, OpenAPI at ``/docs``, ``/metrics``.
 
-``create_app`` builds the app; its lifespan connects to NATS, starts the token-state watchers
-and the audit publisher, and closes them in reverse order at shutdown.
+``create_app`` builds the app; its lifespan connects to NATS, opens the rate-limit bucket,
+starts the token-state watchers and the audit publisher, and closes them in reverse order at
+shutdown.
 """
 
 import logging
@@ -47,6 +48,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     nc = await connect(common.nats_url, f"hfd-gateway-{common.instance}")
     js = nc.jetstream()
     await ensure_streams(js, names, ["AUDIT"])
+    limiter = await LoginLimiter.open(nc, names, settings)
 
     token_state = TokenState(js, names)
     await token_state.start()
@@ -63,7 +65,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.token_state = token_state
     app.state.verifier = TokenVerifier(common.jwt_secret, token_state, settings.token_leeway_seconds)
     app.state.audit = audit
-    app.state.limiter = LoginLimiter(settings)
+    app.state.limiter = limiter
     app.state.health = HealthChecker(
         nc,
         names,

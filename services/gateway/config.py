@@ -7,6 +7,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 API_PREFIX = "/api/v1"
 BACKEND_SERVICES = ("auth", "inventory", "collector", "faults", "ai")
+MAX_LIMIT = 100_000
+MAX_WINDOW_SECONDS = 30 * 24 * 3600
 
 
 class GatewaySettings(BaseSettings):
@@ -20,18 +22,33 @@ class GatewaySettings(BaseSettings):
     health_timeout_seconds: float = Field(default=1.0, gt=0, description="Wait per service ping in /health.")
     health_cache_seconds: float = Field(default=1.0, ge=0, description="Reuse a /health result this long.")
 
+    # A full window is stored as 4 bytes per event in one key-value entry. So the limits stay at
+    # or below 100,000 (400 KB, below NATS's default 1 MB max payload). The windows stay at or
+    # below 30 days, well inside the 32-bit millisecond offsets of that entry.
     login_failures_per_username: int = Field(
-        default=5, ge=1, description="Failed logins allowed per username and client address in the window."
+        default=5,
+        ge=1,
+        le=MAX_LIMIT,
+        description="Failed logins allowed per username and client address in the window.",
     )
     login_failures_per_username_total: int = Field(
-        default=50, ge=1, description="Failed logins allowed per username from all addresses in the window."
+        default=50,
+        ge=1,
+        le=MAX_LIMIT,
+        description="Failed logins allowed per username from all addresses in the window.",
     )
-    login_username_window_seconds: int = Field(default=300, ge=1)
-    login_attempts_per_address: int = Field(default=20, ge=1, description="Logins allowed per client address.")
-    login_address_window_seconds: int = Field(default=60, ge=1)
-    registrations_per_address: int = Field(default=10, ge=1, description="Registrations allowed per address.")
-    registration_window_seconds: int = Field(default=3600, ge=1)
-    rate_limit_max_keys: int = Field(default=100_000, ge=100, description="Usernames and addresses tracked.")
+    login_username_window_seconds: int = Field(default=300, ge=1, le=MAX_WINDOW_SECONDS)
+    login_attempts_per_address: int = Field(
+        default=20, ge=1, le=MAX_LIMIT, description="Logins allowed per client address."
+    )
+    login_address_window_seconds: int = Field(default=60, ge=1, le=MAX_WINDOW_SECONDS)
+    registrations_per_address: int = Field(
+        default=10, ge=1, le=MAX_LIMIT, description="Registrations allowed per address."
+    )
+    registration_window_seconds: int = Field(default=3600, ge=1, le=MAX_WINDOW_SECONDS)
+    rate_limit_timeout_seconds: float = Field(
+        default=2.0, gt=0, description="Wait per read or write of the shared rate-limit bucket before 503."
+    )
 
     forwarded_allow_ips: str = Field(
         default="",

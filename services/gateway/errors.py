@@ -14,8 +14,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from libs.common.errors import FieldError, ServiceError
+from libs.common.field_errors import pydantic_field_error
 from libs.common.i18n import message, negotiate_language
-from libs.common.rpc import pydantic_field_error
 
 # pydantic error types that have a more precise message code than "invalid_value".
 VALIDATION_CODES = {"json_invalid": "invalid_json", "uuid_parsing": "invalid_uuid", "uuid_type": "invalid_uuid"}

@@ -19,7 +19,8 @@ def serve(host: str, port: int) -> None:
         port=port,
         workers=settings.workers,
         loop="uvloop",
-        http="httptools",
+        # httptools with URL and header size limits, whose rejections use the API's JSON error body.
+        http="services.gateway.protocol:LimitedHttpToolsProtocol",
         log_config=None,
         access_log=False,
         server_header=False,

@@ -6,18 +6,62 @@ limit per username across all addresses still stops a guessing run spread over m
 addresses; since each address adds at most its own pair limit to it, reaching it takes many
 addresses.
 
-Counts live in this gateway process, so each replica limits on its own: with N replicas
-behind a balancer an attacker gets up to N times the attempts. The limits still stop a
-brute-force run against one replica and keep argon2 hashing from being used to load the
-auth service.
+The windows live in the JetStream key-value bucket ``gateway_limits``
+(``services.gateway.slidingwindows``), so every gateway replica and uvicorn worker counts
+against the same limits, and the counts survive a gateway restart. Every replica must run with the same
+limit settings. A key is ``<kind>.<sha256 hex>`` of the normalised username, the client
+address or both, so no user input reaches a NATS subject.
+
+A login counts as a failure (of its username and of its username and address pair) before
+the gateway forwards it to the auth service, and its outcome settles that: a wrong password
+keeps it, a success clears the pair's failures and takes back the username's, and any other
+outcome takes back both. So concurrent guesses cannot all pass a window with one failure left.
+
+While the bucket cannot be read or written, login and registration return 503
+``service_unavailable`` naming auth: both go to the auth service over the same NATS
+connection, so they would fail anyway, and no attempt passes unchecked. A failed write after
+the auth service replied is only logged, because the login has already happened.
+
+Cost per login, in sequential round trips to NATS: one read of three keys in parallel, one
+compare-and-set of the same three keys in parallel, and for a success or an error one more
+write of two keys in parallel. A registration takes one read and one write. A lost
+compare-and-set adds a read and a write for its key.
 """
 
+import asyncio
+import hashlib
+import json
+import logging
 import math
 import time
-from collections import OrderedDict, deque
+from collections.abc import Awaitable
+from dataclasses import dataclass
 
+from nats.aio.client import Client
+
+from libs.common.names import Names
 from services.gateway.config import GatewaySettings
-from services.gateway.errors import GatewayError
+from services.gateway.errors import GatewayError, service_unavailable
+from services.gateway.slidingwindows import (
+    Reservation,
+    Snapshot,
+    StoreUnavailable,
+    Window,
+    WindowContended,
+    WindowFull,
+    WindowStore,
+    retry_after,
+)
+
+logger = logging.getLogger(__name__)
+
+BUCKET = "gateway_limits"
+# The service named in the 503 while the bucket is unreachable: logins and registrations go there next.
+LIMITED_SERVICE = "auth"
+# Retry-After of a 429 when writes to one key kept losing to concurrent writes.
+CONTENDED_RETRY_SECONDS = 1.0
+LOGIN_SUCCEEDED = 200
+LOGIN_REJECTED = 401
 
 
 class TooManyAttempts(GatewayError):
@@ -30,92 +74,151 @@ class TooManyAttempts(GatewayError):
         )
 
 
-class SlidingWindow:
-    """At most ``limit`` events per key in any ``window_seconds``; the least recently used keys are dropped first."""
+@dataclass(frozen=True)
+class LoginAttempt:
+    """A login that passed the limits, with the failures counted for it in advance."""
 
-    def __init__(self, limit: int, window_seconds: float, max_keys: int) -> None:
-        self.limit = limit
-        self.window = window_seconds
-        self.max_keys = max_keys
-        self._events: OrderedDict[str, deque[float]] = OrderedDict()
-
-    def retry_after(self, key: str, now: float) -> float:
-        """Return seconds until ``key`` may have another event, 0 when it may now."""
-        events = self._prune(key, now)
-        if events is None or len(events) < self.limit:
-            return 0.0
-        return events[0] + self.window - now
-
-    def add(self, key: str, now: float) -> None:
-        events = self._prune(key, now)
-        if events is None:
-            events = self._events[key] = deque()
-            if len(self._events) > self.max_keys:
-                self._events.popitem(last=False)
-        events.append(now)
-        self._events.move_to_end(key)
-
-    def clear(self, key: str) -> None:
-        self._events.pop(key, None)
-
-    def _prune(self, key: str, now: float) -> deque[float] | None:
-        events = self._events.get(key)
-        if events is None:
-            return None
-        while events and events[0] <= now - self.window:
-            events.popleft()
-        return events
+    pair_failure: Reservation
+    username_failure: Reservation
 
 
 class LoginLimiter:
     """Failed logins per username and address and per username, logins per address, registrations per address."""
 
-    def __init__(self, settings: GatewaySettings) -> None:
-        keys = settings.rate_limit_max_keys
-        window = settings.login_username_window_seconds
-        self.failures_by_pair = SlidingWindow(settings.login_failures_per_username, window, keys)
-        self.failures_by_username = SlidingWindow(settings.login_failures_per_username_total, window, keys)
-        self.logins_by_address = SlidingWindow(
-            settings.login_attempts_per_address, settings.login_address_window_seconds, keys
+    def __init__(self, store: WindowStore, settings: GatewaySettings) -> None:
+        self.store = store
+        username_window = settings.login_username_window_seconds
+        self.failures_by_pair = Window("login_failures_pair", settings.login_failures_per_username, username_window)
+        self.failures_by_username = Window(
+            "login_failures_user", settings.login_failures_per_username_total, username_window
         )
-        self.registrations_by_address = SlidingWindow(
-            settings.registrations_per_address, settings.registration_window_seconds, keys
+        self.logins_by_address = Window(
+            "login_attempts_addr", settings.login_attempts_per_address, settings.login_address_window_seconds
+        )
+        self.registrations_by_address = Window(
+            "registrations_addr", settings.registrations_per_address, settings.registration_window_seconds
         )
 
-    def check_login(self, username: str, address: str) -> None:
-        """Raise ``TooManyAttempts`` when a window is full; otherwise count this attempt for ``address``."""
-        now = time.monotonic()
-        user = _username_key(username)
-        wait = max(
-            self.failures_by_pair.retry_after(_pair_key(user, address), now),
-            self.failures_by_username.retry_after(user, now),
-            self.logins_by_address.retry_after(address, now),
+    @classmethod
+    async def open(cls, nc: Client, names: Names, settings: GatewaySettings) -> "LoginLimiter":
+        """Open the shared bucket, with a TTL of the longest window, and return a limiter on it."""
+        ttl = max(
+            settings.login_username_window_seconds,
+            settings.login_address_window_seconds,
+            settings.registration_window_seconds,
         )
-        if wait > 0:
-            raise TooManyAttempts(wait)
-        self.logins_by_address.add(address, now)
+        store = await WindowStore.open(nc, names.bucket(BUCKET), ttl, settings.rate_limit_timeout_seconds)
+        return cls(store, settings)
 
-    def record_login(self, username: str, address: str, succeeded: bool) -> None:
-        """Count a failed login against ``username`` from ``address``; a success clears that pair's failures."""
-        user = _username_key(username)
-        if succeeded:
-            self.failures_by_pair.clear(_pair_key(user, address))
+    async def check_login(self, username: str, address: str) -> LoginAttempt:
+        """Count the attempt and, in advance, its failure, or raise ``TooManyAttempts`` when a window is full.
+
+        Pass the returned attempt to ``finish_login`` with the auth service's reply status.
+        """
+        now = _now_ms()
+        user = _normalise_username(username)
+        targets = [
+            (self.failures_by_pair, key_for(self.failures_by_pair, user, address)),
+            (self.failures_by_username, key_for(self.failures_by_username, user)),
+            (self.logins_by_address, key_for(self.logins_by_address, address)),
+        ]
+        pair_failure, username_failure, _ = await self._add_all(targets, now)
+        return LoginAttempt(pair_failure, username_failure)
+
+    async def finish_login(self, attempt: LoginAttempt, status: int | None) -> None:
+        """Settle the failure counted for ``attempt`` by the auth reply's ``status``, None when no reply came.
+
+        A wrong password (401) keeps it. A success clears the pair's failures and removes the
+        username's, and any other outcome removes both. An unreachable bucket is logged, not raised.
+        """
+        if status == LOGIN_REJECTED:
             return
-        now = time.monotonic()
-        self.failures_by_pair.add(_pair_key(user, address), now)
-        self.failures_by_username.add(user, now)
+        now = _now_ms()
+        operations: list[Awaitable[None]] = [self.store.remove(attempt.username_failure, now)]
+        if status == LOGIN_SUCCEEDED:
+            operations.append(self.store.clear(self.failures_by_pair, attempt.pair_failure.key))
+        else:
+            operations.append(self.store.remove(attempt.pair_failure, now))
+        for error in await _errors_of(operations):
+            if not isinstance(error, StoreUnavailable):
+                raise error
+            logger.warning("login failure count not settled status=%s error=%s", status, error)
 
-    def check_registration(self, address: str) -> None:
-        now = time.monotonic()
-        wait = self.registrations_by_address.retry_after(address, now)
+    async def check_registration(self, address: str) -> None:
+        """Count a registration from ``address``, or raise ``TooManyAttempts`` when its window is full."""
+        window = self.registrations_by_address
+        await self._add_all([(window, key_for(window, address))], _now_ms())
+
+    async def _add_all(self, targets: list[tuple[Window, str]], now: int) -> list[Reservation]:
+        """Add an event to every target window, or to none of them.
+
+        Reads every key first, so that a full window rejects the request without a write. When
+        a write finds its window full after a concurrent write, the events already added are
+        removed again.
+        """
+        snapshots = await self._read_all(targets)
+        wait = max(retry_after(window, snapshot, now) for (window, _), snapshot in zip(targets, snapshots, strict=True))
         if wait > 0:
             raise TooManyAttempts(wait)
-        self.registrations_by_address.add(address, now)
+
+        results = await asyncio.gather(
+            *(
+                self.store.add(window, key, now, snapshot)
+                for (window, key), snapshot in zip(targets, snapshots, strict=True)
+            ),
+            return_exceptions=True,
+        )
+        added = [result for result in results if isinstance(result, Reservation)]
+        errors = [result for result in results if isinstance(result, BaseException)]
+        if not errors:
+            return added
+        for error in await _errors_of([self.store.remove(reservation, now) for reservation in added]):
+            logger.warning("rate limit event not taken back error=%s", error)
+        raise _client_error(errors)
+
+    async def _read_all(self, targets: list[tuple[Window, str]]) -> list[Snapshot]:
+        try:
+            return list(await asyncio.gather(*(self.store.read(window, key) for window, key in targets)))
+        except StoreUnavailable as error:
+            logger.warning("rate limit bucket unavailable error=%s", error)
+            raise service_unavailable(LIMITED_SERVICE) from error
 
 
-def _username_key(username: str) -> str:
+def key_for(window: Window, *parts: str) -> str:
+    """Return the bucket key of ``parts`` in ``window``: the kind, a dot and a SHA-256 hex digest.
+
+    The parts are hashed as a JSON list, so no two different lists share a key, and lone
+    surrogates (which JSON escapes accept) are hashed rather than rejected.
+    """
+    encoded = json.dumps(list(parts), ensure_ascii=True).encode("ascii")
+    return f"{window.kind}.{hashlib.sha256(encoded).hexdigest()}"
+
+
+def _client_error(errors: list[BaseException]) -> Exception:
+    """Return the HTTP error for failed additions: 503 when the bucket failed, else 429."""
+    for error in errors:
+        if isinstance(error, StoreUnavailable):
+            logger.warning("rate limit bucket unavailable error=%s", error)
+            return service_unavailable(LIMITED_SERVICE)
+    waits = []
+    for error in errors:
+        if isinstance(error, WindowFull):
+            waits.append(error.retry_after)
+        elif isinstance(error, WindowContended):
+            waits.append(CONTENDED_RETRY_SECONDS)
+        else:
+            raise error
+    return TooManyAttempts(max(waits))
+
+
+async def _errors_of(operations: list[Awaitable[None]]) -> list[BaseException]:
+    results = await asyncio.gather(*operations, return_exceptions=True)
+    return [result for result in results if isinstance(result, BaseException)]
+
+
+def _normalise_username(username: str) -> str:
     return username.strip().lower()[:256]
 
 
-def _pair_key(username_key: str, address: str) -> str:
-    return f"{username_key}\x00{address}"
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000

@@ -2,10 +2,11 @@
 
 The auth service signs access tokens and keeps two JetStream key-value buckets: ``users``
 (per username: id, role, active, token version, must-change-password) and ``revoked`` (the
-``jti`` of each logged-out token). The gateway watches both and accepts a token only when its
-signature, type and expiry are valid, its ``jti`` is not revoked, and its user exists, is
-active and still has the token version the token was issued with. The role comes from the
-bucket, never from the token, so a role change applies at the next request.
+``jti`` of each logged-out token and, as ``sid.<family>``, each revoked refresh-token family).
+The gateway watches both. It accepts a token only when its signature, type and expiry are
+valid and neither its ``jti`` nor its ``sid`` is revoked. Its user must also exist, be active
+and still have the token version the token was issued with. The role comes from the bucket,
+never from the token, so a role change applies at the next request.
 """
 
 import asyncio
@@ -21,7 +22,7 @@ from nats.js.errors import BucketNotFoundError, InvalidKeyError, KeyNotFoundErro
 from nats.js.kv import KeyValue
 
 from libs.common.errors import Unauthorized
-from libs.common.names import Names
+from libs.common.names import Names, revoked_family_key
 from libs.common.rpc import Principal
 from services.gateway.errors import service_unavailable
 
@@ -73,6 +74,7 @@ class VerifiedToken:
 
     principal: Principal
     jti: str
+    issued_at: int
     expires_at: int
     session_id: str | None
     must_change_password: bool
@@ -126,11 +128,19 @@ class TokenState:
         """Record a revocation this replica just forwarded, before its watcher delivers it."""
         self._add_revoked(jti, expires_at)
 
+    def revoke_family_locally(self, family_id: str, expires_at: int) -> None:
+        """Record a family revocation this replica just forwarded, before its watcher delivers it."""
+        self._add_revoked(revoked_family_key(family_id), expires_at)
+
     def is_revoked(self, jti: str) -> bool:
         return jti in self.revoked
 
-    def _add_revoked(self, jti: str, expires_at: int) -> None:
-        self.revoked[jti] = expires_at
+    def is_family_revoked(self, family_id: str) -> bool:
+        return revoked_family_key(family_id) in self.revoked
+
+    def _add_revoked(self, key: str, expires_at: int) -> None:
+        # Keep the later expiry: the watcher's entry from the auth service may arrive first.
+        self.revoked[key] = max(expires_at, self.revoked.get(key, expires_at))
         if len(self.revoked) >= self._next_prune:
             # Entries of tokens that have expired are useless: the expiry check rejects those tokens.
             now = time.time() - PRUNE_MARGIN_SECONDS
@@ -195,14 +205,14 @@ class TokenState:
         if state is not None:
             self.users[username] = state
 
-    def _apply_revoked(self, jti: str, value: bytes | None, revision: int, operation: str | None) -> None:
+    def _apply_revoked(self, key: str, value: bytes | None, revision: int, operation: str | None) -> None:
         if operation in KV_DELETE_OPERATIONS:
-            return  # expiry of the entry; the token has expired too
+            return  # expiry of the entry; the tokens it names have expired too
         try:
             expires_at = int(json.loads(value or b"{}")["exp"])
         except (ValueError, TypeError, KeyError):
             expires_at = int(time.time()) + 24 * 3600  # unknown expiry: keep the entry a day
-        self._add_revoked(jti, expires_at)
+        self._add_revoked(key, expires_at)
 
 
 class TokenVerifier:
@@ -224,7 +234,10 @@ class TokenVerifier:
                 await asyncio.wait_for(self.state.ready.wait(), timeout=READY_WAIT_SECONDS)
             except TimeoutError:
                 raise service_unavailable("auth") from None
+        session_id = claims.get("sid") if isinstance(claims.get("sid"), str) else None
         if self.state.is_revoked(claims["jti"]):
+            raise Unauthorized("invalid_token")
+        if session_id is not None and self.state.is_family_revoked(session_id):
             raise Unauthorized("invalid_token")
 
         user = await self.state.user(claims["username"])
@@ -237,8 +250,9 @@ class TokenVerifier:
         return VerifiedToken(
             principal=principal,
             jti=claims["jti"],
+            issued_at=int(claims["iat"]),
             expires_at=claims["exp"],
-            session_id=claims.get("sid") if isinstance(claims.get("sid"), str) else None,
+            session_id=session_id,
             must_change_password=user.must_change_password,
         )
 

@@ -98,6 +98,18 @@ def test_malformed_json_is_field_error(api):
     assert errors[0] == {"field": "body", "code": "invalid_json", "message": "请求体不是合法的 JSON"}
 
 
+def test_deeply_nested_body_has_message(api):
+    # The JSON parser raises RecursionError here, which FastAPI turns into a bare 400.
+    body = b"[" * 100_000 + b"]" * 100_000
+    headers = {"Content-Type": "application/json", "Accept-Language": "en"}
+
+    response = api.request("POST", "/user/login", content=body, headers=headers)
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == "bad_request"
+    assert response.json()["message"].startswith("The request could not be parsed")
+
+
 def test_json_array_body_is_field_error(api):
     response = api.request("POST", "/user/login", json=[1, 2])
 

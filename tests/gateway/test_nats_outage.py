@@ -1,7 +1,7 @@
 """A gateway whose NATS server goes away still serves HTTP; lost audit events are counted.
 
 The gateway here has a private ``nats-server`` that the test stops, so the shared server and
-the other tests are untouched.
+the other tests are untouched. No auth service runs on that server.
 """
 
 import re
@@ -46,6 +46,16 @@ def test_audit_event_published_while_connected(isolated):
     assert wait_for(lambda: audit_count(gateway.base_url, "published") >= 1)
 
 
+def test_login_without_auth_service_not_counted(isolated):
+    gateway, _ = isolated
+    body = {"username": "ghost", "password": "Wrong1Password"}
+
+    responses = [httpx.post(f"{gateway.base_url}/api/v1/user/login", json=body, timeout=15) for _ in range(6)]
+
+    assert [response.status_code for response in responses] == [503] * 6
+    assert responses[-1].json()["detail"] == "service_unavailable"
+
+
 def test_requests_answer_quickly_without_nats(isolated):
     gateway, server = isolated
     server.stop()
@@ -78,3 +88,32 @@ def test_bad_token_rejected_locally_without_nats(isolated):
 
     assert response.status_code == 401
     assert response.json()["detail"] == "invalid_token"
+
+
+def test_login_without_nats_unavailable(isolated):
+    gateway, _ = isolated
+    body = {"username": "ghost", "password": "Wrong1Password"}
+
+    started = time.monotonic()
+    response = httpx.post(f"{gateway.base_url}/api/v1/user/login", json=body, timeout=15)
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 503
+    assert response.json()["detail"] == "service_unavailable"
+    assert elapsed < 5
+    assert "rate limit bucket unavailable" in gateway.log("gateway")
+
+
+def test_registration_without_nats_unavailable(isolated):
+    gateway, _ = isolated
+    body = {
+        "username": "newcomer",
+        "email": "newcomer@example.com",
+        "password": "Flood1Password",
+        "fullName": "Newcomer",
+    }
+
+    response = httpx.post(f"{gateway.base_url}/api/v1/user/register", json=body, timeout=15)
+
+    assert response.status_code == 503
+    assert response.json()["detail"] == "service_unavailable"

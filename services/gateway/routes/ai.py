@@ -75,7 +75,11 @@ async def _forward(request: Request, operation: str, principal: Principal, **kwa
     return to_response(request, await _call(request, operation, principal, **kwargs))
 
 
-@router.post("/ai/diagnose-repair", response_model=DiagnoseRepairResponse, responses=ERRORS)
+@router.post(
+    "/ai/diagnose-repair",
+    response_model=DiagnoseRepairResponse,
+    responses={**ERRORS, 409: {"description": "cluster_repair_running"}},
+)
 async def diagnose_repair(request: Request, body: DiagnoseRepairRequest, principal: CurrentPrincipal) -> Response:
     """Diagnose a cluster or node and run the repairs that the cluster's policy and your role allow."""
     return await _forward(request, "diagnose_repair", principal, body=body)
@@ -121,10 +125,15 @@ async def list_repairs(
     request: Request, query: Annotated[RepairsQuery, Query()], principal: CurrentPrincipal
 ) -> Response:
     """List pending and past repairs of your clusters, newest first."""
-    return await _forward(request, "repairs.list", principal, params=query.model_dump(exclude_none=True))
+    # An empty cluster means no filter, as on the other list endpoints.
+    params = {key: value for key, value in query.model_dump().items() if value not in (None, "")}
+    return await _forward(request, "repairs.list", principal, params=params)
 
 
-@router.post("/repairs/{id}/approve", responses={**ERRORS, **NOT_FOUND, 409: {"description": "repair_not_pending"}})
+@router.post(
+    "/repairs/{id}/approve",
+    responses={**ERRORS, **NOT_FOUND, 409: {"description": "repair_not_pending or cluster_repair_running"}},
+)
 async def approve_repair(request: Request, id: str, principal: OperatorPrincipal) -> Response:
     """Run a pending repair (admins any action, operators safe actions) and return its outcome."""
     return await _forward(request, "repairs.approve", principal)

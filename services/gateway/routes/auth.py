@@ -1,5 +1,7 @@
 """Login, registration, the caller's profile and password, token refresh and logout."""
 
+import time
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -43,13 +45,16 @@ async def login_alias(request: Request, body: LoginRequest, address: ClientAddre
 async def _login(request: Request, body: LoginRequest, address: ClientAddress) -> Response:
     limiter = request.app.state.limiter
     request.state.audit_username = body.username[:50]
-    limiter.check_login(body.username, address or "")
+    attempt = await limiter.check_login(body.username, address or "")
 
-    reply = await call(request, "auth", "login", body=body)
+    try:
+        reply = await call(request, "auth", "login", body=body)
+    except Exception:
+        await limiter.finish_login(attempt, None)
+        raise
+    await limiter.finish_login(attempt, reply.status)
     if reply.status == 200:
         request.state.audit_user_id = reply.body["user"]["id"]
-    if reply.status in (200, 401):
-        limiter.record_login(body.username, address or "", succeeded=reply.status == 200)
     return to_response(request, reply)
 
 
@@ -61,7 +66,7 @@ async def _login(request: Request, body: LoginRequest, address: ClientAddress) -
 async def register(request: Request, body: RegisterRequest, address: ClientAddress) -> Response:
     """Create an observer account and log it in."""
     request.state.audit_username = body.username
-    request.app.state.limiter.check_registration(address or "")
+    await request.app.state.limiter.check_registration(address or "")
     reply = await call(request, "auth", "register", body=body)
     if reply.status == 200:
         request.state.audit_user_id = reply.body["user"]["id"]
@@ -97,5 +102,10 @@ async def logout(
     params = {"jti": token.jti, "exp": token.expires_at, "sid": token.session_id}
     reply = await call(request, "auth", "logout", principal=principal, body=body or LogoutRequest(), params=params)
     if reply.status == 200:
-        request.app.state.token_state.revoke_locally(token.jti, token.expires_at)
+        token_state = request.app.state.token_state
+        token_state.revoke_locally(token.jti, token.expires_at)
+        if token.session_id is not None:
+            # Every token of the family was issued by now, so each expires within one lifetime from now.
+            lifetime = token.expires_at - token.issued_at
+            token_state.revoke_family_locally(token.session_id, int(time.time()) + lifetime)
     return to_response(request, reply)

@@ -20,18 +20,19 @@ router = APIRouter(prefix=API_PREFIX, tags=["collectors"])
 SERVICE = "collector"
 READ_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "not_authenticated or invalid_token"},
-    403: {"description": "not_allowed: the node or cluster is not the caller's"},
+    403: {"description": "password_change_required"},
+    404: {"description": "not_found: the node or cluster is unknown or not the caller's"},
     422: {"description": "invalid field, named in detail.errors[].field"},
 }
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **READ_ERRORS,
-    403: {"description": "not_allowed: observers cannot change collectors, or the node is not the caller's"},
-    404: {"description": "not_found"},
+    403: {"description": "not_allowed: observers cannot change collectors"},
     409: {"description": "ambiguous_node: the name exists in several of the caller's clusters"},
 }
 
 Interval = Annotated[str | None, Query(description="Poll interval in seconds, 1-3600.")]
-ClusterFilter = Annotated[str | None, Query(description="Cluster UUID or name.")]
+# An empty value means no filter, as on the other list endpoints (faults, logs, repairs, exec logs).
+ClusterFilter = Annotated[str | None, Query(description="Cluster UUID or name; empty for every cluster.")]
 
 
 def _present(**values: Any) -> dict[str, Any]:
@@ -41,7 +42,9 @@ def _present(**values: Any) -> dict[str, Any]:
 @router.get("/hadoop/collectors/status/", response_model=CollectorsStatus, responses=READ_ERRORS)
 async def collectors_status(request: Request, principal: CurrentPrincipal, cluster: ClusterFilter = None) -> Response:
     """List the log collectors `<node>_<log_type>` of the caller's nodes: 1 when running, 0 when stopped."""
-    return await forward(request, SERVICE, "collectors.status", principal=principal, params=_present(cluster=cluster))
+    return await forward(
+        request, SERVICE, "collectors.status", principal=principal, params=_present(cluster=cluster or None)
+    )
 
 
 @router.post("/hadoop/collectors/start/{node_name}/{log_type}/", response_model=StartReply, responses=WRITE_ERRORS)
@@ -72,7 +75,10 @@ async def set_collector_interval(request: Request, interval: str, principal: Ope
 
 @router.post("/hadoop/collectors/set-log-dir/{log_dir:path}", response_model=MessageReply, responses=WRITE_ERRORS)
 async def set_collector_log_dir(request: Request, log_dir: str, principal: OperatorPrincipal) -> Response:
-    """Set the log folder (an absolute path, URL-encoded or not) of every node the caller owns."""
+    """Set the log folder (an absolute path, URL-encoded or not) of every node the caller owns.
+
+    `/`, system folders such as /etc and their parents get 422 `forbidden_log_dir` (docs/collector.md).
+    """
     folder = log_dir.rstrip("/") if log_dir.rstrip("/") else "/"
     if not folder.startswith("/"):
         folder = "/" + folder
@@ -92,7 +98,9 @@ async def start_cluster_collectors(
 @router.get("/metrics/collectors/status", response_model=SamplerStatus, responses=READ_ERRORS)
 async def sampler_status(request: Request, principal: CurrentPrincipal, cluster: ClusterFilter = None) -> Response:
     """Return whether metric sampling runs, its interval, and the last error of each failing host."""
-    return await forward(request, SERVICE, "samplers.status", principal=principal, params=_present(cluster=cluster))
+    return await forward(
+        request, SERVICE, "samplers.status", principal=principal, params=_present(cluster=cluster or None)
+    )
 
 
 @router.post("/metrics/collectors/start-by-cluster/{uuid}", responses=WRITE_ERRORS)

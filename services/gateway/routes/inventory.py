@@ -21,6 +21,7 @@ from services.inventory.schemas import (
     ClusterList,
     ClusterUpdate,
     Created,
+    DiscoverOptions,
     DiscoverResponse,
     MemoryUsageResponse,
     NodeCreate,
@@ -35,13 +36,13 @@ router = APIRouter(prefix=API_PREFIX, tags=["inventory"])
 SERVICE = "inventory"
 READ_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "not_authenticated or invalid_token"},
-    403: {"description": "not_allowed: the cluster is not the caller's"},
-    404: {"description": "not_found"},
+    403: {"description": "password_change_required"},
+    404: {"description": "not_found: the cluster is unknown, deleted or not the caller's"},
     422: {"description": "invalid field, named in detail.errors[].field"},
 }
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **READ_ERRORS,
-    403: {"description": "not_allowed: observers cannot change clusters, or the cluster is not the caller's"},
+    403: {"description": "not_allowed: observers cannot change clusters"},
     409: {"description": "name or uuid already taken"},
     503: {"description": "collector_unavailable: nothing was changed"},
 }
@@ -97,9 +98,18 @@ async def add_node(
 
 
 @router.post("/clusters/{uuid}/discover", response_model=DiscoverResponse, responses=WRITE_ERRORS)
-async def discover_nodes(request: Request, uuid: str, principal: OperatorPrincipal) -> Response:
-    """Add the workers that the master node reports, using the master's SSH credentials."""
-    return await forward(request, SERVICE, "clusters.discover", principal=principal)
+async def discover_nodes(
+    request: Request,
+    uuid: str,
+    principal: OperatorPrincipal,
+    body: Annotated[SkipValidation[DiscoverOptions] | None, Body()] = None,
+) -> Response:
+    """Add the workers that the master node reports, using the master's SSH credentials.
+
+    The optional ``worker_ssh_port`` sets the SSH port of the new workers; without it they get
+    the master's port.
+    """
+    return await forward(request, SERVICE, "clusters.discover", principal=principal, body=body or {})
 
 
 @router.get("/nodes", response_model=NodeList, responses=READ_ERRORS)

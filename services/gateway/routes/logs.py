@@ -13,7 +13,8 @@ from pydantic import BaseModel, Field
 
 from libs.common.errors import Unavailable
 from libs.common.rpc import Principal, RpcRequest
-from services.collector.policy import MAX_LINES, ExecuteRequest
+from services.collector.command_args import MAX_LINES
+from services.collector.ops_models import ExecuteRequest
 from services.gateway.config import API_PREFIX
 from services.gateway.deps import CurrentPrincipal, OperatorPrincipal, client_address, language, request_id
 from services.gateway.errors import service_unavailable

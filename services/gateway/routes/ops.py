@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from services.collector.exec_models import ExecLogCreate, ExecLogUpdate
-from services.collector.policy import ReadLogRequest
+from services.collector.ops_models import ReadLogRequest
 from services.gateway.config import API_PREFIX
 from services.gateway.deps import AdminPrincipal, CurrentPrincipal, OperatorPrincipal
 from services.gateway.forward import forward
