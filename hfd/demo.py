@@ -15,10 +15,14 @@ from pathlib import Path
 
 import click
 import httpx
+from pydantic_core import PydanticCustomError
 
 from hfd.demoapi import DemoApi, register_cluster
+from hfd.democluster.layout import ClusterLayout
 from hfd.demoview import follow
 from hfd.runner import Stack, _raise_stop, _Stop, configure_cli_logging
+from libs.common.i18n import message
+from libs.common.log_dirs import check_log_dir
 
 logger = logging.getLogger("hfd.demo")
 
@@ -44,6 +48,32 @@ def _admin_credentials(var_dir: Path) -> tuple[str, str, bool]:
     with os.fdopen(fd, "w") as handle:
         json.dump({"username": username, "password": password}, handle)
     return username, password, True
+
+
+def temp_root_settings(cluster_dir: Path) -> dict[str, str]:
+    """Return the settings that let clean_temp_dir reach the demo nodes' hadoop.tmp.dir.
+
+    The default root, /tmp/hadoop-{user}, does not exist on the demo nodes, so without these
+    the safe repair of a full disk fails on every demo node.
+    """
+    root = str(ClusterLayout(cluster_dir).node("{node}").temp_dir)
+    return {"HFD_AI_TEMP_ROOTS": json.dumps([root]), "HFD_COLLECTOR_TEMP_ROOTS": root}
+
+
+def check_demo_log_folder(cluster_dir: Path) -> None:
+    """Raise ``ClickException`` when the demo nodes' log folders would break the log folder rule.
+
+    A checkout under /root, for example, puts them inside a system folder, and inventory would
+    reject every demo node.
+    """
+    folder = str(ClusterLayout(cluster_dir).node("demo-nn1").log_dir)
+    try:
+        check_log_dir(folder)
+    except PydanticCustomError as error:
+        raise click.ClickException(
+            f"the demo nodes' log folder {folder} is not a usable log folder: {message(error.type, 'en')}. "
+            "Pass --var with a folder outside system folders, such as --var /var/tmp/hfd-demo."
+        ) from None
 
 
 def _start_demo_cluster(
@@ -120,6 +150,9 @@ def demo(
     stack = Stack(var_dir=var_dir, port=port)
     cluster_process = None
     cluster_dir = var_dir / ("demo-replay" if logs else "demo-cluster")
+    check_demo_log_folder(cluster_dir)
+    for name, value in temp_root_settings(cluster_dir).items():
+        os.environ.setdefault(name, value)
     try:
         # The nodes start first, so the collector finds them listening when it loads them.
         var_dir.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,8 @@ from libs.common.logging import configure_logging
 @click.option("--max-wait", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True,
               help="Maximum wait between two replayed records, in seconds.")
 @click.option("--loop/--no-loop", "loop_replay", default=False, show_default=True,
-              help="Start the replay again from the first record when it ends.")
+              help="Start the replay again from the first record when it ends; "
+                   "passes start at least 10 s apart.")
 @click.option("--fault-interval", type=click.FloatRange(min=0), default=45.0, show_default=True,
               help="Mean seconds between scheduled faults with generated logs; 0 disables them.")
 @click.option("--lines-per-second", type=click.FloatRange(min=0, min_open=True, max=1000), default=2.0,

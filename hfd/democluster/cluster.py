@@ -36,16 +36,16 @@ def generated_roles(count: int, prefix: str, secondary_namenode: bool) -> list[t
     """Name the nodes of a generated cluster and give each its daemons.
 
     A single node runs all daemons, as a pseudo-distributed cluster does. With more nodes the
-    first is the master (NameNode, ResourceManager, optionally SecondaryNameNode) and the
-    others are workers (DataNode and NodeManager).
+    first is the master (NameNode, ResourceManager, JobHistoryServer, optionally
+    SecondaryNameNode) and the others are workers (DataNode and NodeManager).
     """
     if count == 1:
-        daemons = ("namenode", "datanode", "resourcemanager", "nodemanager")
+        daemons = ("namenode", "datanode", "resourcemanager", "nodemanager", "historyserver")
         if secondary_namenode:
             daemons += ("secondarynamenode",)
         return [(f"{prefix}-nn1", daemons)]
 
-    master = ("namenode", "resourcemanager") + (("secondarynamenode",) if secondary_namenode else ())
+    master = ("namenode", "resourcemanager", "historyserver") + (("secondarynamenode",) if secondary_namenode else ())
     nodes = [(f"{prefix}-nn1", master)]
     nodes += [(f"{prefix}-dn{index}", ("datanode", "nodemanager")) for index in range(1, count)]
     return nodes
@@ -116,17 +116,25 @@ class DemoCluster:
 
     async def stop(self) -> None:
         """Stop the fault schedule, the log generation and the SSH servers, in that order."""
+        await self.stop_writing()
+        for server in self.servers.values():
+            await server.stop()
+        self.runtimes.clear()
+        self.servers.clear()
+        logger.info("demo cluster %s stopped", self.config.name)
+
+    async def stop_writing(self) -> None:
+        """Stop the fault schedule and the log generation but keep the SSH servers up.
+
+        Running daemons write their shutdown records first. Afterwards the log files no longer
+        change, so a collector can read them to the end.
+        """
         if self._scheduler is not None:
             self._scheduler.cancel()
             await asyncio.gather(self._scheduler, return_exceptions=True)
             self._scheduler = None
         for runtime in self.runtimes.values():
             await runtime.stop()
-        for server in self.servers.values():
-            await server.stop()
-        self.runtimes.clear()
-        self.servers.clear()
-        logger.info("demo cluster %s stopped", self.config.name)
 
     def _replay_plans(self) -> list[ReplayNodePlan] | None:
         if self.config.logs_dir is None:

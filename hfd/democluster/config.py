@@ -65,6 +65,9 @@ class DemoClusterConfig(BaseModel):
     speed: float = Field(1.0, gt=0, description="replay speed factor: original gaps are divided by it")
     max_replay_wait: float = Field(5.0, gt=0, description="cap on any single replay wait, in seconds")
     loop_replay: bool = False
+    min_replay_pass: float = Field(
+        10.0, ge=0, description="minimum seconds from the start of one looped replay pass to the start of the next"
+    )
 
     max_log_bytes: int = Field(1_000_000, ge=1024, description="rotate a log file once it reaches this size")
     max_backup_index: int = Field(5, ge=1, le=100)

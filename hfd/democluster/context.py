@@ -21,6 +21,9 @@ RM_CLIENT_PORT = 8032
 RM_WEB_PORT = 8088
 NM_PORT = 45454
 NM_WEB_PORT = 8042
+# mapreduce.jobhistory.address and mapreduce.jobhistory.webapp.address of mapred-default.xml.
+JHS_PORT = 10020
+JHS_WEB_PORT = 19888
 
 # Hadoop numbers blocks from 2^30 + 1 and generation stamps from 1001.
 FIRST_BLOCK_ID = 1073741825

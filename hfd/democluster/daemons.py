@@ -62,6 +62,7 @@ DAEMONS: dict[str, DaemonSpec] = {
 
 HDFS_DAEMONS = ("namenode", "secondarynamenode", "datanode")
 YARN_DAEMONS = ("resourcemanager", "nodemanager")
+MAPRED_DAEMONS = ("historyserver",)
 
 
 def daemon_spec(name: str) -> DaemonSpec:

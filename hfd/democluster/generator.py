@@ -40,6 +40,7 @@ from hfd.democluster.records import (
 from hfd.democluster.state import StateStore, record_fault_cleared, utc_now_iso
 from hfd.democluster.traffic import NodePaths, TrafficModel
 from hfd.democluster.traffic_hdfs import AUDIT_LOGGER, DataNodeTraffic, NameNodeTraffic, SecondaryNameNodeTraffic
+from hfd.democluster.traffic_mapred import JobHistoryServerTraffic
 from hfd.democluster.traffic_yarn import NodeManagerTraffic, ResourceManagerTraffic
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ TRAFFIC_MODELS: dict[str, type[TrafficModel]] = {
     "datanode": DataNodeTraffic,
     "resourcemanager": ResourceManagerTraffic,
     "nodemanager": NodeManagerTraffic,
+    "historyserver": JobHistoryServerTraffic,
 }
 RESTART_FIXABLE = ("restart", "expiry")
 

@@ -1,4 +1,4 @@
-"""Simulated Hadoop commands of a demo node: jps, hdfs, yarn, hadoop, hadoop-daemon.sh,
+"""Simulated Hadoop commands of a demo node: jps, hdfs, yarn, mapred, hadoop, hadoop-daemon.sh,
 yarn-daemon.sh, plus df and hostname wrappers.
 
 Each node's ``hadoop/bin`` folder contains small shell scripts that run ``main`` with the
@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hfd.democluster.daemons import DAEMONS, HADOOP_VERSION, HDFS_DAEMONS, YARN_DAEMONS
+from hfd.democluster.daemons import DAEMONS, HADOOP_VERSION, HDFS_DAEMONS, MAPRED_DAEMONS, YARN_DAEMONS
 from hfd.democluster.layout import ClusterLayout, NodeLayout
 from hfd.democluster.simcluster import SimCluster
 from hfd.democluster.simreport import dfsadmin, yarn_applications, yarn_nodes
@@ -23,6 +23,9 @@ DEPRECATION = {
     "hadoop-daemon.sh": ("HDFS", "hdfs"),
     "yarn-daemon.sh": ("YARN", "yarn"),
 }
+# The daemons that each launcher's --daemon option controls, and one of them for usage messages.
+DAEMON_FAMILIES = {"hdfs": HDFS_DAEMONS, "yarn": YARN_DAEMONS, "mapred": MAPRED_DAEMONS}
+EXAMPLE_DAEMONS = {"hdfs": "datanode", "yarn": "nodemanager", "mapred": "historyserver"}
 
 
 def main(argv: list[str]) -> int:
@@ -34,6 +37,7 @@ def main(argv: list[str]) -> int:
         "jps": jps,
         "hdfs": hdfs,
         "yarn": yarn,
+        "mapred": mapred,
         "hadoop": hadoop,
         "hadoop-daemon.sh": daemon_script,
         "yarn-daemon.sh": daemon_script,
@@ -79,18 +83,29 @@ def split_options(args: list[str]) -> tuple[dict[str, str], list[str]]:
     return options, rest
 
 
-def hdfs(cluster: SimCluster, command: str, args: list[str]) -> int:
+def launcher_options(cluster: SimCluster, tool: str, args: list[str]) -> tuple[int | None, list[str]]:
+    """Handle what the hdfs, yarn and mapred launchers share: their options, ``--daemon`` and a missing subcommand.
+
+    Returns the exit code when that ends the command, else None and the subcommand with its arguments.
+    """
     try:
         options, rest = split_options(args)
     except ValueError as error:
         print(f"ERROR: {error}", file=sys.stderr)
-        return 1
+        return 1, []
 
     if "daemon" in options:
-        return control_daemon(cluster, "hdfs", options["daemon"], rest)
+        return control_daemon(cluster, tool, options["daemon"], rest), []
     if not rest:
-        print("Usage: hdfs [OPTIONS] SUBCOMMAND [SUBCOMMAND OPTIONS]", file=sys.stderr)
-        return 1
+        print(f"Usage: {tool} [OPTIONS] SUBCOMMAND [SUBCOMMAND OPTIONS]", file=sys.stderr)
+        return 1, []
+    return None, rest
+
+
+def hdfs(cluster: SimCluster, command: str, args: list[str]) -> int:
+    handled, rest = launcher_options(cluster, "hdfs", args)
+    if handled is not None:
+        return handled
 
     subcommand, sub_args = rest[0], rest[1:]
     if subcommand == "dfsadmin":
@@ -105,17 +120,9 @@ def hdfs(cluster: SimCluster, command: str, args: list[str]) -> int:
 
 
 def yarn(cluster: SimCluster, command: str, args: list[str]) -> int:
-    try:
-        options, rest = split_options(args)
-    except ValueError as error:
-        print(f"ERROR: {error}", file=sys.stderr)
-        return 1
-
-    if "daemon" in options:
-        return control_daemon(cluster, "yarn", options["daemon"], rest)
-    if not rest:
-        print("Usage: yarn [OPTIONS] SUBCOMMAND [SUBCOMMAND OPTIONS]", file=sys.stderr)
-        return 1
+    handled, rest = launcher_options(cluster, "yarn", args)
+    if handled is not None:
+        return handled
 
     subcommand, sub_args = rest[0], rest[1:]
     if subcommand == "node":
@@ -125,6 +132,15 @@ def yarn(cluster: SimCluster, command: str, args: list[str]) -> int:
     if subcommand == "version":
         return print_version()
     return not_simulated(cluster, f"yarn {subcommand}")
+
+
+def mapred(cluster: SimCluster, command: str, args: list[str]) -> int:
+    handled, rest = launcher_options(cluster, "mapred", args)
+    if handled is not None:
+        return handled
+    if rest[0] == "version":
+        return print_version()
+    return not_simulated(cluster, f"mapred {rest[0]}")
 
 
 def hadoop(cluster: SimCluster, command: str, args: list[str]) -> int:
@@ -154,17 +170,13 @@ def control_daemon(cluster: SimCluster, tool: str, action: str, rest: list[str])
     """Start, stop or report a daemon of this node, changing the node state file."""
     if not rest:
         print(f"ERROR: {tool} --daemon {action} needs a daemon name, e.g. {tool} --daemon {action} "
-              f"{'datanode' if tool == 'hdfs' else 'nodemanager'}", file=sys.stderr)
+              f"{EXAMPLE_DAEMONS[tool]}", file=sys.stderr)
         return 1
 
     daemon = rest[0]
-    family = HDFS_DAEMONS if tool == "hdfs" else YARN_DAEMONS
-    if daemon not in family:
-        hint = ""
-        if daemon in YARN_DAEMONS:
-            hint = f"; use yarn --daemon {action} {daemon}"
-        elif daemon in HDFS_DAEMONS:
-            hint = f"; use hdfs --daemon {action} {daemon}"
+    if daemon not in DAEMON_FAMILIES[tool]:
+        owner = next((name for name, family in DAEMON_FAMILIES.items() if daemon in family), None)
+        hint = f"; use {owner} --daemon {action} {daemon}" if owner else ""
         print(f"ERROR: {daemon} is not a {tool} daemon{hint}", file=sys.stderr)
         return 1
 
@@ -241,7 +253,7 @@ def print_version() -> int:
 def not_simulated(cluster: SimCluster, what: str) -> int:
     print(f"{what}: not simulated on demo node {cluster.node_name}; simulated commands: jps, "
           "hdfs --daemon, hdfs dfsadmin -report|-safemode, yarn --daemon, yarn node -list, "
-          "hadoop-daemon.sh, yarn-daemon.sh", file=sys.stderr)
+          "mapred --daemon, hadoop-daemon.sh, yarn-daemon.sh", file=sys.stderr)
     return 1
 
 

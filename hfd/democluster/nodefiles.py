@@ -16,7 +16,9 @@ from hfd.democluster.layout import NodeLayout
 from hfd.democluster.state import StateStore, initial_state
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SIMULATED_COMMANDS = ("jps", "hdfs", "yarn", "hadoop", "hadoop-daemon.sh", "yarn-daemon.sh", "df", "hostname")
+SIMULATED_COMMANDS = (
+    "jps", "hdfs", "yarn", "mapred", "hadoop", "hadoop-daemon.sh", "yarn-daemon.sh", "df", "hostname",
+)
 
 # Runs hadoopsim.main with the repository on sys.path. -I keeps PYTHONPATH and the user's site
 # folder out, so the command behaves the same whatever environment the SSH client sets.

@@ -112,10 +112,13 @@ class NodeServer:
         self.connections: set[asyncssh.SSHServerConnection] = set()
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self._children: set[asyncio.subprocess.Process] = set()
+        # Set by stop(): an exec request still queued on a closing connection then runs nothing.
+        self._stopped = False
 
     async def start(self, port: int = 0) -> int:
         """Listen on ``address:port`` (0 picks a free port); returns the bound port."""
         require_loopback(self.address)
+        self._stopped = False
         self._acceptor = await asyncssh.create_server(
             lambda: _NodeSSHServer(self),
             self.address,
@@ -134,6 +137,7 @@ class NodeServer:
 
     async def stop(self) -> None:
         """Stop listening, close every connection and end the commands still running."""
+        self._stopped = True
         if self._acceptor is not None:
             self._acceptor.close()
         for conn in list(self.connections):
@@ -175,6 +179,11 @@ class NodeServer:
             return
 
         command = process.command
+        if self._stopped:
+            logger.info("node %s: exec rejected because the node is stopping: %r", self.name, command)
+            process.exit(255)
+            return
+
         argv = ["/bin/sh", "-c", command] if command is not None else ["/bin/sh"]
         # Tests of the collector and the AI service read this record as the node's command
         # history, so keep its message and arguments.
@@ -196,6 +205,8 @@ class NodeServer:
             return
 
         self._children.add(child)
+        if self._stopped:  # stop() ran while the child started, so it did not see this child
+            await _terminate_group(child)
         try:
             returncode = await self._run_child(process, child)
         finally:

@@ -97,14 +97,19 @@ class ReplayRuntime:
             await asyncio.shield(self._task)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while True:
+                started = loop.time()
                 await self._replay_once()
                 self.passes_done += 1
                 logger.info("node %s: replay pass %d done, %d records written", self.name, self.passes_done,
                             self.records_written)
                 if not self.config.loop_replay:
                     return
+                # A source that spans less than a second would otherwise be rewritten in a busy loop,
+                # which floods the log folder and starves the node's SSH server of the event loop.
+                await asyncio.sleep(max(0.0, started + self.config.min_replay_pass - loop.time()))
         except OSError:
             logger.exception("node %s: replay stopped by a file error", self.name)
 

@@ -11,19 +11,24 @@ from tests.democluster.helpers import read_text, wait_for
 
 HEADER_RE = re.compile(r"^20\d\d-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARN|ERROR|FATAL|DEBUG) [\w.$]+: ")
 EXPECTED_FILES = {
-    "demo-nn1": ["hadoop-hadoop-namenode-demo-nn1.log", "yarn-hadoop-resourcemanager-demo-nn1.log", "hdfs-audit.log"],
+    "demo-nn1": [
+        "hadoop-hadoop-namenode-demo-nn1.log",
+        "yarn-hadoop-resourcemanager-demo-nn1.log",
+        "mapred-hadoop-historyserver-demo-nn1.log",
+        "hdfs-audit.log",
+    ],
     "demo-dn1": ["hadoop-hadoop-datanode-demo-dn1.log", "yarn-hadoop-nodemanager-demo-dn1.log"],
 }
 
 
 def test_generated_roles_master_and_workers():
     assert generated_roles(3, "demo", False) == [
-        ("demo-nn1", ("namenode", "resourcemanager")),
+        ("demo-nn1", ("namenode", "resourcemanager", "historyserver")),
         ("demo-dn1", ("datanode", "nodemanager")),
         ("demo-dn2", ("datanode", "nodemanager")),
     ]
     assert generated_roles(1, "demo", True) == [
-        ("demo-nn1", ("namenode", "datanode", "resourcemanager", "nodemanager", "secondarynamenode")),
+        ("demo-nn1", ("namenode", "datanode", "resourcemanager", "nodemanager", "historyserver", "secondarynamenode")),
     ]
 
 
@@ -71,10 +76,13 @@ async def test_normal_traffic_contains_hadoop_activity(cluster):
     datanode = cluster.log_path("demo-dn1", "datanode")
     nodemanager = cluster.log_path("demo-dn1", "nodemanager")
     audit = cluster.log_path("demo-nn1", "audit")
+    history = cluster.log_path("demo-nn1", "historyserver")
 
     assert await wait_for(lambda: "op: HDFS_" in read_text(datanode), timeout=10)
     assert await wait_for(lambda: "transitioned from" in read_text(nodemanager), timeout=10)
     assert await wait_for(lambda: "cmd=" in read_text(audit), timeout=10)
+    assert await wait_for(lambda: "Starting scan to move intermediate done files" in read_text(history), timeout=10)
+    assert "Instantiated HistoryClientService at demo-nn1/127.0.0.2:10020" in read_text(history)
     audit_line = read_text(audit).splitlines()[0]
     assert parse_header(audit_line).logger == "FSNamesystem.audit"
     assert "\tugi=hadoop (auth:SIMPLE)\t" in audit_line

@@ -15,7 +15,7 @@ async def test_manifest_describes_nodes(cluster):
     assert manifest.mode == "generated"
     assert [node.name for node in manifest.nodes] == ["demo-nn1", "demo-dn1", "demo-dn2"]
     assert [node.address for node in manifest.nodes] == ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
-    assert manifest.node("demo-nn1").roles == ["namenode", "resourcemanager"]
+    assert manifest.node("demo-nn1").roles == ["namenode", "resourcemanager", "historyserver"]
     assert manifest.node("demo-dn2").roles == ["datanode", "nodemanager"]
     for node in manifest.nodes:
         assert node.ssh_user == "hadoop"

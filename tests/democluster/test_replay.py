@@ -175,28 +175,55 @@ async def test_replay_caps_long_waits(tmp_path):
         await demo.stop()
 
 
-async def test_replay_pauses_while_daemon_stopped(tmp_path):
+async def test_looped_replay_of_short_source_waits_between_passes(tmp_path):
     source = tmp_path / "logs"
     source.mkdir()
-    records = "".join(
-        f"2015-03-01 10:00:{second:02d},000 INFO org.apache.hadoop.hdfs.server.datanode.DataNode: record {second}\n"
-        for second in range(30)
+    (source / "short.log").write_text(
+        "2015-03-01 10:00:00,000 INFO org.apache.hadoop.hdfs.server.datanode.DataNode: first\n"
+        "2015-03-01 10:00:00,001 INFO org.apache.hadoop.hdfs.server.datanode.DataNode: second\n"
     )
+    config = fast_config(tmp_path / "cluster", logs_dir=source, speed=1000.0, loop_replay=True, min_replay_pass=0.5)
+    demo = DemoCluster(config)
+    await demo.start()
+    try:
+        await asyncio.sleep(1.2)
+        [runtime] = [runtime for runtime in demo.runtimes.values() if isinstance(runtime, ReplayRuntime)]
+        passes = runtime.passes_done
+    finally:
+        await demo.stop()
+
+    # Passes start at 0, 0.5 and 1.0 s; without the wait there would be thousands.
+    assert 2 <= passes <= 3
+
+
+@pytest.mark.parametrize(
+    ("logger", "file_name", "tool", "daemon"),
+    [
+        ("org.apache.hadoop.hdfs.server.datanode.DataNode", "hadoop-hadoop-datanode-slow.log", "hdfs", "datanode"),
+        ("org.apache.hadoop.mapreduce.v2.hs.JobHistory", "mapred-hadoop-historyserver-slow.log", "mapred",
+         "historyserver"),
+    ],
+)
+async def test_replay_pauses_while_daemon_stopped(tmp_path, logger, file_name, tool, daemon):
+    source = tmp_path / "logs"
+    source.mkdir()
+    records = "".join(f"2015-03-01 10:00:{second:02d},000 INFO {logger}: record {second}\n" for second in range(30))
     (source / "slow.log").write_text(records)
     demo = DemoCluster(fast_config(tmp_path / "cluster", logs_dir=source, speed=10.0))
     await demo.start()
     try:
-        path = demo.manifest.node("slow").log_dirs[0] / "hadoop-hadoop-datanode-slow.log"
+        path = demo.manifest.node("slow").log_dirs[0] / file_name
         assert await wait_for(lambda: len(read_text(path).splitlines()) >= 2)
 
-        await run(demo.manifest, "slow", "hdfs --daemon stop datanode")
+        stopped = await run(demo.manifest, "slow", f"{tool} --daemon stop {daemon}")
+        assert stopped.exit_status == 0, stopped.stderr
         await asyncio.sleep(0.3)
         paused_count = len(read_text(path).splitlines())
         await asyncio.sleep(0.5)
         assert len(read_text(path).splitlines()) == paused_count
         assert paused_count < 30
 
-        await run(demo.manifest, "slow", "hdfs --daemon start datanode")
+        await run(demo.manifest, "slow", f"{tool} --daemon start {daemon}")
         assert await wait_for(lambda: len(read_text(path).splitlines()) > paused_count, timeout=2)
     finally:
         await demo.stop()

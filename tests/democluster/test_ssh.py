@@ -4,7 +4,7 @@ import asyncssh
 import pytest
 
 from hfd.democluster.cluster import DemoCluster
-from tests.democluster.helpers import connect, fast_config, run
+from tests.democluster.helpers import connect, fast_config, read_text, run, wait_for
 
 ONE_MIB = 1024 * 1024
 
@@ -89,8 +89,44 @@ async def test_jps_lists_running_daemons(cluster):
 
     master_names = {line.split()[1] for line in master.stdout.splitlines()}
     worker_names = {line.split()[1] for line in worker.stdout.splitlines()}
-    assert master_names == {"NameNode", "ResourceManager", "Jps"}
+    assert master_names == {"NameNode", "ResourceManager", "JobHistoryServer", "Jps"}
     assert worker_names == {"DataNode", "NodeManager", "Jps"}
+
+
+async def test_mapred_daemon_restarts_history_server(cluster):
+    path = cluster.log_path("demo-nn1", "historyserver")
+
+    stopped = await run(cluster.manifest, "demo-nn1", "mapred --daemon stop historyserver")
+    status = await run(cluster.manifest, "demo-nn1", "mapred --daemon status historyserver")
+    jps_stopped = await run(cluster.manifest, "demo-nn1", "jps")
+    started = await run(cluster.manifest, "demo-nn1", "mapred --daemon start historyserver")
+    jps_started = await run(cluster.manifest, "demo-nn1", "jps")
+
+    assert stopped.exit_status == 0, stopped.stderr
+    assert (status.exit_status, status.stdout) == (3, "historyserver is stopped.\n")
+    assert "JobHistoryServer" not in jps_stopped.stdout
+    assert started.exit_status == 0, started.stderr
+    assert "JobHistoryServer" in jps_started.stdout
+    assert cluster.node_state("demo-nn1")["daemons"]["historyserver"]["generation"] == 2
+    shutdown = "SHUTDOWN_MSG: Shutting down JobHistoryServer at demo-nn1/127.0.0.2"
+    assert await wait_for(lambda: read_text(path).count("STARTUP_MSG: Starting JobHistoryServer") == 2)
+    text = read_text(path)
+    assert text.index(shutdown) < text.rindex("STARTUP_MSG: Starting JobHistoryServer")
+
+
+async def test_mapred_daemon_rejects_other_daemons(cluster):
+    cases = [
+        ("demo-nn1", "yarn --daemon stop historyserver", "not a yarn daemon; use mapred --daemon stop historyserver"),
+        ("demo-nn1", "mapred --daemon stop namenode", "not a mapred daemon; use hdfs --daemon stop namenode"),
+        ("demo-nn1", "mapred --daemon start", "needs a daemon name, e.g. mapred --daemon start historyserver"),
+        ("demo-dn1", "mapred --daemon start historyserver", "historyserver is not configured on demo-dn1"),
+    ]
+    for node, command, message in cases:
+        result = await run(cluster.manifest, node, command)
+
+        assert result.exit_status == 1, command
+        assert message in result.stderr, command
+    assert cluster.node_state("demo-nn1")["daemons"]["historyserver"]["running"]
 
 
 async def test_safemode_get_from_worker(cluster):
