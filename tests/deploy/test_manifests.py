@@ -20,9 +20,6 @@ from tests.deploy.natsserver import ACCOUNTS_CONF, SERVICE_USERS, password_varia
 K8S_DIR = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 SECRET_NAME = "hfd-secrets"
 NATS_HOSTS = ("nats-0.nats", "nats-1.nats", "nats-2.nats")
-# Collectors do not split the nodes between replicas yet, and faults replicas would share the
-# durable consumers and overwrite each other's template state, so these two run alone.
-SINGLE_REPLICA = {"collector", "faults"}
 ENV_OF_EVERY_SERVICE = {
     "HFD_ENV",
     "HFD_NATS_URL",
@@ -100,12 +97,15 @@ def test_deployments_one_per_service():
 def test_deployment_replicas_and_strategy(service):
     spec = deployment(service)["spec"]
 
-    if service in SINGLE_REPLICA:
-        assert spec["replicas"] == 1
-        assert spec["strategy"]["type"] == "Recreate"
-    else:
-        assert spec["replicas"] == 2
-        assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    assert spec["replicas"] == 2
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+
+
+def test_collector_deployment_enables_leases():
+    container = deployment("collector")["spec"]["template"]["spec"]["containers"][0]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+
+    assert env.get("HFD_COLLECTOR_LEASES") == "true"
 
 
 @pytest.mark.parametrize("service", SERVICE_USERS)
@@ -193,10 +193,7 @@ def test_disruption_budget_per_service(service):
     budget = objects_of("PodDisruptionBudget")[f"hfd-{service}"]
 
     assert budget["spec"]["selector"]["matchLabels"] == deployment(service)["spec"]["selector"]["matchLabels"]
-    if service in SINGLE_REPLICA:
-        assert budget["spec"]["maxUnavailable"] == 1
-    else:
-        assert budget["spec"]["minAvailable"] == 1
+    assert budget["spec"]["minAvailable"] == 1
 
 
 def test_nats_statefulset_three_with_storage():

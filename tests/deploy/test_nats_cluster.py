@@ -58,7 +58,11 @@ def local_config(config: str, member: Member, folder: Path) -> str:
 def cluster():
     data = yaml.safe_load(CONFIG_MAP.read_text())["data"]
     work_dir = Path(tempfile.mkdtemp(prefix="hfd-nats-cluster-"))
-    members = [Member(f"nats-{index}", free_port(), free_port(), free_port()) for index in range(MEMBERS)]
+    ports: list[int] = []
+    while len(ports) < 3 * MEMBERS:  # free_port does not hold the port, so two calls can return one
+        if (port := free_port()) not in ports:
+            ports.append(port)
+    members = [Member(f"nats-{index}", *ports[3 * index : 3 * index + 3]) for index in range(MEMBERS)]
     passwords = {user: new_password() for user in USERS}
     environment = {
         "PATH": "/usr/bin:/bin",
@@ -83,7 +87,7 @@ def cluster():
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        wait_healthy(members, "/healthz", timeout=60)
+        wait_healthy(members, "/healthz", timeout=60, work_dir=work_dir)
         yield members, passwords
     finally:
         for member in members:
@@ -93,18 +97,30 @@ def cluster():
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
-def wait_healthy(members: list[Member], path: str, timeout: float) -> None:
-    """Wait until every member's monitoring endpoint returns 200 on ``path`` (the startup probe)."""
+def wait_healthy(members: list[Member], path: str, timeout: float, work_dir: Path) -> None:
+    """Wait until every member's monitoring endpoint returns 200 on ``path`` (the startup probe).
+
+    On failure the message contains the last response and the end of the member's server log,
+    because the folder is deleted when the fixture ends.
+    """
     deadline = time.monotonic() + timeout
     for member in members:
+        last_response = "no response"
         while True:
             assert member.process.poll() is None, f"{member.name} exited with status {member.process.returncode}"
             try:
-                if httpx.get(f"http://{LOOPBACK}:{member.http_port}{path}", timeout=2).status_code == 200:
+                response = httpx.get(f"http://{LOOPBACK}:{member.http_port}{path}", timeout=2)
+                if response.status_code == 200:
                     break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, f"{member.name} not healthy on {path} within {timeout:.0f}s"
+                last_response = f"{response.status_code} {response.text[:300]}"
+            except httpx.HTTPError as error:
+                last_response = repr(error)
+            if time.monotonic() >= deadline:
+                log_tail = (work_dir / member.name / "server.log").read_text(errors="replace")[-3000:]
+                pytest.fail(
+                    f"{member.name} not healthy on {path} within {timeout:.0f}s; last response: {last_response}\n"
+                    f"end of its server log:\n{log_tail}"
+                )
             time.sleep(0.2)
 
 

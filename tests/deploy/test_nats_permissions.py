@@ -26,6 +26,7 @@ from libs.common.names import STREAM_SUBJECTS, Names
 from libs.common.rpc import RpcClient, RpcRequest, RpcService
 from services.auth.models import User
 from services.auth.state import TokenStateStore
+from services.collector.replica_sync import CollectorStateChanged
 from services.gateway.security import TokenState
 from tests.deploy.natsserver import (
     ACCOUNTS_CONF,
@@ -38,6 +39,7 @@ from tests.deploy.natsserver import (
 )
 
 NAMES = Names("")
+FAMILY_ID = uuid.UUID("0b1c2d3e-4f50-4617-8829-3a4b5c6d7e8f")
 BACKEND = ("auth", "inventory", "collector", "faults", "ai")
 
 # Every request/reply call the services make, as (caller, service, operation).
@@ -46,11 +48,13 @@ RPC_CALLS = [
     ("inventory", "collector", "nodes.upsert"),
     ("inventory", "collector", "nodes.remove"),
     ("inventory", "collector", "discover"),
+    ("inventory", "collector", "nodes.probe_log_dirs"),
     ("collector", "inventory", "clusters.list_all"),
     ("collector", "inventory", "clusters.list"),
     ("collector", "inventory", "clusters.get"),
     ("collector", "inventory", "nodes.resolve"),
     ("collector", "inventory", "nodes.list_for_principal"),
+    ("collector", "inventory", "nodes.set_log_dir"),
     ("faults", "inventory", "clusters.list"),
     ("faults", "inventory", "clusters.get"),
     ("faults", "inventory", "nodes.resolve"),
@@ -109,6 +113,9 @@ DENIED_PUBLISH = [
     ("ai", "$JS.ACK.LOGS.faults_logs.1.1.1.1.1"),
     ("collector", "faults.c1.disk_full"),
     ("collector", "hfd.ai.chat"),
+    ("collector", "hfd.collector.events.other"),
+    ("inventory", NAMES.collector_state_changed()),
+    ("ai", NAMES.collector_state_changed()),
     ("inventory", "metrics.c1.dn1"),
     ("inventory", "hfd.ai.chat"),
     ("auth", "audit.gateway"),
@@ -125,6 +132,9 @@ DENIED_SUBSCRIBE = [
     ("ai", "logs.>", ""),
     ("collector", "hfd.inventory.>", "q"),
     ("collector", "hfd.faults.>", ""),
+    ("collector", "hfd.collector.>", ""),
+    ("inventory", NAMES.collector_state_changed(), ""),
+    ("gateway", NAMES.collector_state_changed(), ""),
     ("faults", "logs.>", ""),
     ("inventory", "hfd.auth.login", "q"),
     ("auth", "hfd.auth.>", ""),
@@ -214,6 +224,26 @@ async def test_denied_call_times_out(nats_server):
         await rpc.stop()
         await responder.close()
         await ai.close()
+
+
+async def test_collector_replicas_share_state_changes(nats_server):
+    first = await connect_as(nats_server, "collector")
+    second = await connect_as(nats_server, "collector")
+    subject = NAMES.collector_state_changed()
+    event = CollectorStateChanged(sender="first", reason="collectors.set_log_dir", node_uuids=[str(uuid.uuid4())])
+    try:
+        # Each replica subscribes without a queue group, so both receive every change.
+        subscriptions = [await connection.nc.subscribe(subject) for connection in (first, second)]
+        await second.nc.flush(timeout=5)
+        await first.nc.publish(subject, event.model_dump_json().encode())
+        received = [await subscription.next_msg(timeout=5) for subscription in subscriptions]
+
+        assert [CollectorStateChanged.model_validate_json(msg.data) for msg in received] == [event, event]
+        assert await first.errors_after_flush() == []
+        assert await second.errors_after_flush() == []
+    finally:
+        await first.close()
+        await second.close()
 
 
 @pytest.mark.parametrize(("user", "subject", "stream"), PUBLISHED_STREAMS)
@@ -321,6 +351,7 @@ async def test_token_state_flows_from_auth_to_gateway(nats_server):
         store = await TokenStateStore.open(auth.nc.jetstream(), NAMES, access_token_seconds=900)
         await store.put_user(_user("alice"))
         await store.revoke_access_token("jti-1", datetime.now(UTC) + timedelta(minutes=15))
+        await store.revoke_family(FAMILY_ID)
         await state.start()
         await asyncio.wait_for(state.ready.wait(), timeout=10)
         direct = await state.refresh_user("alice")
@@ -331,6 +362,7 @@ async def test_token_state_flows_from_auth_to_gateway(nats_server):
 
         assert direct.token_version == 3
         assert state.is_revoked("jti-1")
+        assert state.is_family_revoked(str(FAMILY_ID))
         assert revoked_status.ttl >= 3600
         assert await auth.errors_after_flush() == []
         assert await gateway.errors_after_flush() == []

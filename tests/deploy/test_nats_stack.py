@@ -36,6 +36,8 @@ STACK_ENV = {
     "HFD_AUTH_ARGON2_PARALLELISM": "1",
     "HFD_GATEWAY_HEALTH_CACHE_SECONDS": "0",
     "HFD_AI_ANTHROPIC_API_KEY": "",
+    # The collector's lease buckets need permissions of their own, so take that path too.
+    "HFD_COLLECTOR_LEASES": "true",
     "ANTHROPIC_API_KEY": "",
 }
 
