@@ -19,6 +19,7 @@ SETTINGS_CLASSES = (
     ("auth", "services.auth.config", "AuthSettings"),
     ("inventory", "services.inventory.config", "InventorySettings"),
     ("collector", "services.collector.config", "CollectorSettings"),
+    ("collector: commands and log reads", "services.collector.ops_settings", "OpsSettings"),
     ("faults", "services.faults.config", "FaultsSettings"),
     ("ai", "services.ai.config", "AiSettings"),
 )
