@@ -90,9 +90,9 @@ async def ensure_streams(
 
 
 # Errors a JetStream API call returns while the cluster's meta or stream leader is not elected,
-# or while the servers are too busy to respond within the request timeout. A publish (and so a
-# key-value put) raises NoStreamResponseError while the server it reaches does not yet know of
-# the stream's subjects, which nats-server 2.15.1 showed for a moment after a bucket was created.
+# or while the servers are too busy to respond within the request timeout. A key-value put
+# raised NoStreamResponseError (no responders) right after its bucket was created on a cluster
+# of three nats-server 2.15.1 servers, although the bucket's stream already had a leader.
 TRANSIENT_ERRORS = (nats.errors.TimeoutError, ServiceUnavailableError, NoRespondersError, NoStreamResponseError)
 
 
