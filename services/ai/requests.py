@@ -129,12 +129,9 @@ class RequestFlows:
         return record, rows, to_run
 
     async def _run(self, rows: list[RepairRecord], to_run: list[str], principal: Principal) -> RepairOut | None:
-        """Run ``to_run`` under the repair locks; raise Conflict, leaving them pending, if the wait times out."""
+        """Run ``to_run`` under the repair locks; raise RepairLockBusy, leaving them pending, if the wait times out."""
         if not to_run:
             return None
-        # NOTE: the 409 of a lock timeout does not carry the diagnosis, which is already stored. A
-        # person finds it through GET /incidents/{id}/diagnosis only when it has an incident, and
-        # finds its pending repairs through GET /repairs.
         # Every repair of one diagnosis names the same incident and cluster.
         async with hold_repair_locks(
             self.flows.locks,
@@ -142,6 +139,7 @@ class RequestFlows:
             cluster=cluster_lock_id(rows[0]),
             timeout=self.settings.repair_lock_timeout_seconds,
             repair_ids=to_run,
+            diagnosis_id=rows[0].diagnosis_id,
         ):
             await self.flows.unattended.run(to_run, principal)
         async with self.flows.db.session() as session:

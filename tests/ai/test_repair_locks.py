@@ -132,6 +132,7 @@ async def test_approve_lock_timeout_conflict(client, locks, admin, cluster, inci
             assert response.status_code == 409, response.text
             assert response.json()["detail"] == "cluster_repair_running"
             assert response.json()["message"] == text
+            assert response.json()["repairIds"] == [repair["id"]]
         unclaimed = await incident_repair(client, admin, cluster, incident, "run_diagnostic:hdfs_report")
         assert unclaimed["status"] == "pending"
         assert unclaimed["decided_by"] is None
@@ -157,6 +158,8 @@ async def test_requested_repair_lock_timeout(client, locks, admin, cluster, fake
     [new_id] = new
     assert after[new_id]["action_id"] == "run_diagnostic:jps"
     assert after[new_id]["status"] == "pending"
+    assert response.json()["repairIds"] == [new_id]
+    assert response.json()["diagnosisId"]
 
     approved = await approve(client, admin, new_id)
     assert approved.status_code == 200, approved.text

@@ -12,13 +12,15 @@ each hold the lock that the other waits for.
 
 A person waits at most ``repair_lock_timeout_seconds`` for both locks together. After that the
 request fails with 409 ``cluster_repair_running``. No repair has been claimed by then, so every
-repair of the request stays ``pending`` and can be approved later.
+repair of the request stays ``pending`` and can be approved later. The 409 body lists them in
+``repairIds`` and, for a new diagnosis, names it in ``diagnosisId``.
 """
 
 import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from libs.common.errors import Conflict
 from services.ai.locks import AdvisoryLocks, LockKind, LockSession, LockTimeout
@@ -31,6 +33,21 @@ CLUSTER_REPAIR_RUNNING = "cluster_repair_running"
 MIN_WAIT_SECONDS = 0.001
 
 
+class RepairLockBusy(Conflict):
+    """409 ``cluster_repair_running``, naming the repairs that stay pending and their diagnosis."""
+
+    def __init__(self, repair_ids: list[str], diagnosis_id: str | None = None) -> None:
+        super().__init__(CLUSTER_REPAIR_RUNNING)
+        self.repair_ids = repair_ids
+        self.diagnosis_id = diagnosis_id
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"detail": self.code, "repairIds": self.repair_ids}
+        if self.diagnosis_id is not None:
+            body["diagnosisId"] = self.diagnosis_id
+        return body
+
+
 def cluster_lock_id(row: RepairRecord) -> str:
     """Return the id that the cluster's repair lock hashes: the cluster's uuid, as FAULTS events name it."""
     return row.cluster_uuid or row.cluster
@@ -38,12 +55,19 @@ def cluster_lock_id(row: RepairRecord) -> str:
 
 @asynccontextmanager
 async def hold_repair_locks(
-    locks: AdvisoryLocks, *, incident_id: str | None, cluster: str, timeout: float, repair_ids: list[str]
+    locks: AdvisoryLocks,
+    *,
+    incident_id: str | None,
+    cluster: str,
+    timeout: float,
+    repair_ids: list[str],
+    diagnosis_id: str | None = None,
 ) -> AsyncIterator[None]:
     """Hold the incident's and the cluster's repair locks for the block.
 
-    Raises Conflict(``cluster_repair_running``) when another session still has one of them
-    ``timeout`` seconds after the call.
+    Raises RepairLockBusy (409 ``cluster_repair_running``) when another session still has one
+    of them ``timeout`` seconds after the call. Pass ``diagnosis_id`` when the request created
+    the diagnosis, so that the error names it.
     """
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -62,7 +86,7 @@ async def hold_repair_locks(
                 loop.time() - started,
                 error,
             )
-            raise Conflict(CLUSTER_REPAIR_RUNNING) from None
+            raise RepairLockBusy(repair_ids, diagnosis_id) from None
         yield
 
 

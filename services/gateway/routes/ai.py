@@ -78,7 +78,10 @@ async def _forward(request: Request, operation: str, principal: Principal, **kwa
 @router.post(
     "/ai/diagnose-repair",
     response_model=DiagnoseRepairResponse,
-    responses={**ERRORS, 409: {"description": "cluster_repair_running"}},
+    responses={
+        **ERRORS,
+        409: {"description": "cluster_repair_running: the repairs in `repairIds` (of `diagnosisId`) stay pending"},
+    },
 )
 async def diagnose_repair(request: Request, body: DiagnoseRepairRequest, principal: CurrentPrincipal) -> Response:
     """Diagnose a cluster or node and run the repairs that the cluster's policy and your role allow."""
@@ -132,7 +135,11 @@ async def list_repairs(
 
 @router.post(
     "/repairs/{id}/approve",
-    responses={**ERRORS, **NOT_FOUND, 409: {"description": "repair_not_pending or cluster_repair_running"}},
+    responses={
+        **ERRORS,
+        **NOT_FOUND,
+        409: {"description": "repair_not_pending, or cluster_repair_running: the repair in `repairIds` stays pending"},
+    },
 )
 async def approve_repair(request: Request, id: str, principal: OperatorPrincipal) -> Response:
     """Run a pending repair (admins any action, operators safe actions) and return its outcome."""
