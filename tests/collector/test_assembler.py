@@ -1,7 +1,10 @@
 """Record assembly and batching without SSH: boundaries, held lines, replay with stored cuts."""
 
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
 from libs.common.events import LogBatch, LogEntry
-from services.collector.assembler import RecordAssembler, make_batches
+from services.collector.assembler import Record, RecordAssembler, make_batches
 from services.collector.node_target import NodeTarget
 from services.collector.publisher import encode_log_batch
 from tests.collector.conftest import header_line, stack_trace
@@ -123,3 +126,26 @@ def test_encoded_batch_matches_model():
     assert encoded.entries == expected
     assert (encoded.cluster, encoded.node, encoded.file, encoded.inode) == ("c-uuid", "dn1", "/logs/x.log", 42)
     assert encoded.collected_at.tzinfo is not None
+
+
+def test_encoded_batch_bytes_match_stdlib_json():
+    stamps = [
+        datetime(2015, 10, 18, 18, 1, 47, 978000, tzinfo=UTC),
+        datetime(2015, 10, 18, 18, 1, 48, tzinfo=UTC),
+        datetime(2015, 10, 18, 18, 1, 49, 5000, tzinfo=timezone(timedelta(hours=8))),
+        None,
+    ]
+    records = [
+        Record(
+            offset=index * 100, length=100, text=f'日志 "{index}"\n\tat x', timestamp=stamp, level="WARN", logger="a.B"
+        )
+        for index, stamp in enumerate(stamps)
+    ]
+    target = NodeTarget("c-uuid", "c", "n-uuid", "dn1", "127.0.0.2", 22, "hadoop")
+
+    encoded = encode_log_batch(target, path="/logs/x.log", inode=42, log_type="datanode", records=records)
+
+    batch = json.loads(encoded)
+    expected = [stamp.isoformat() if stamp else None for stamp in stamps]
+    assert [entry["timestamp"] for entry in batch["entries"]] == expected
+    assert encoded == json.dumps(batch, ensure_ascii=False, separators=(",", ":")).encode()

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from libs.common.logformat import iter_records, log_type_from_filename, parse_header
+from libs.common.logformat import header_fields, iter_records, log_type_from_filename, parse_header
 
 
 def test_parse_header_mapreduce_layout_with_thread() -> None:
@@ -129,3 +129,41 @@ def test_iter_records_groups_stack_trace_with_header() -> None:
 )
 def test_log_type_from_filename(name: str, expected: str) -> None:
     assert log_type_from_filename(name) == expected
+
+
+HEADER_FIELD_CASES = [
+    "2015-10-18 18:01:47,978 INFO [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: Created MRAppMaster\n",
+    "2018-11-14 08:44:04,381 WARNING org.apache.hadoop.hdfs.server.datanode.DataNode: Problem\r\n",
+    "2018-11-14 08:44:04,381 ERROR org.apache.hadoop.hdfs.server.datanode.DataNode:\n",
+    "2018-11-14 08:44:04,381 INFO org.apache.hadoop.ipc.Server -\n",
+    "2018-11-14 08:44:04,381 INFO org.apache.hadoop.ipc.Server - message\n",
+    "2018-11-14 08:44:04,381 INFO [DataXceiver for client at /10.0.0.1:5 [Receiving block]] a.B: x\n",
+    "2018-13-14 08:44:04,381 INFO a.B: month 13\n",
+    "2018-11-14T08:44:04.381+08:00 INFO a.B: with a zone\n",
+    "2015-07-29 17:41:44,747 - INFO  [QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:Leader@493] - msg\n",
+    "081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1\n",
+    "17/06/09 20:10:40 INFO executor.Executor: Running task\n",
+    "\tat org.apache.hadoop.ipc.Client.call(Client.java:1475)\n",
+    "2018-11-14 08:44:04,381\n",
+    "",
+]
+
+
+def _fields_of(line: str) -> tuple | None:
+    header = parse_header(line)
+    return None if header is None else (header.timestamp, header.level, header.logger)
+
+
+@pytest.mark.parametrize("line", HEADER_FIELD_CASES)
+def test_header_fields_match_parse_header(line: str) -> None:
+    assert header_fields(line) == _fields_of(line)
+
+
+def test_header_fields_match_parse_header_on_real_logs(logs_dir) -> None:
+    checked = 0
+    for path in sorted(logs_dir.rglob("*.log")):
+        with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+            for line in handle:
+                assert header_fields(line) == _fields_of(line), f"{path}: {line!r}"
+                checked += 1
+    assert checked > 10_000
