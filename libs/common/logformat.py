@@ -188,16 +188,17 @@ def header_fields(line: str) -> tuple[datetime | None, str, str] | None:
         return None if header is None else (header.timestamp, header.level, header.logger)
 
     second, millis, level, _thread, logger_name = fast.groups()
+    return _millisecond_timestamp(second, millis), _normal_level(level), logger_name
+
+
+def _millisecond_timestamp(second: str, millis: str) -> datetime | None:
     base = _utc_second(second)
-    timestamp = base + _MILLISECONDS[int(millis)] if base is not None else None
-    return timestamp, "WARN" if level == "WARNING" else level, logger_name
+    return base + _MILLISECONDS[int(millis)] if base is not None else None
 
 
 def _fast_header(match: re.Match[str]) -> LogHeader:
     second, millis, level, thread, logger_name, message = match.groups()
-    base = _utc_second(second)
-    timestamp = base + _MILLISECONDS[int(millis)] if base is not None else None
-    return LogHeader(timestamp, "WARN" if level == "WARNING" else level, logger_name, thread, message)
+    return LogHeader(_millisecond_timestamp(second, millis), _normal_level(level), logger_name, thread, message)
 
 
 def _parse_iso_header(line: str) -> LogHeader | None:
