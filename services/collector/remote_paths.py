@@ -2,6 +2,7 @@
 
 import posixpath
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -12,6 +13,9 @@ MAX_PATH_LENGTH = 1024
 # Characters allowed in a remote path. Hadoop log and temporary paths need no others, and
 # rejecting spaces, '%', quotes and every shell metacharacter keeps encoded traversal out.
 _SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9._,+=@:/-]*$")
+# Validation errors (code, message) of a path outside the allowed directories.
+_OUTSIDE_LOG_DIRS = ("path_outside_log_dirs", "path is outside the node's log directories")
+_OUTSIDE_TEMP_ROOTS = ("path_outside_temp_roots", "path is outside the configured temporary roots")
 
 
 @dataclass(frozen=True)
@@ -59,25 +63,24 @@ def _scope(info: ValidationInfo) -> NodeScope:
     return scope
 
 
-def _check_log_file(value: str, info: ValidationInfo) -> str:
+def _path_within(value: str, roots: Iterable[str], *, allow_equal: bool, error: tuple[str, str]) -> str:
+    """Return ``value`` normalised, or raise the validation ``error`` when it is under none of ``roots``."""
     path = normalise_path(value)
-    if not any(is_within(path, root, allow_equal=False) for root in _scope(info).log_dirs):
-        raise PydanticCustomError("path_outside_log_dirs", "path is outside the node's log directories")
+    if not any(is_within(path, root, allow_equal=allow_equal) for root in roots):
+        raise PydanticCustomError(*error)
     return path
+
+
+def _check_log_file(value: str, info: ValidationInfo) -> str:
+    return _path_within(value, _scope(info).log_dirs, allow_equal=False, error=_OUTSIDE_LOG_DIRS)
 
 
 def _check_log_dir(value: str, info: ValidationInfo) -> str:
-    path = normalise_path(value)
-    if not any(is_within(path, root, allow_equal=True) for root in _scope(info).log_dirs):
-        raise PydanticCustomError("path_outside_log_dirs", "path is outside the node's log directories")
-    return path
+    return _path_within(value, _scope(info).log_dirs, allow_equal=True, error=_OUTSIDE_LOG_DIRS)
 
 
 def _check_temp_dir(value: str, info: ValidationInfo) -> str:
-    path = normalise_path(value)
-    if not any(is_within(path, root, allow_equal=True) for root in _scope(info).temp_roots):
-        raise PydanticCustomError("path_outside_temp_roots", "path is outside the configured temporary roots")
-    return path
+    return _path_within(value, _scope(info).temp_roots, allow_equal=True, error=_OUTSIDE_TEMP_ROOTS)
 
 
 AbsolutePath = Annotated[str, AfterValidator(normalise_path)]
