@@ -31,9 +31,4 @@ def real_data():
 
 def start_stack(infra: Infra, *services: str, **extra_env: str) -> Stack:
     """Start ``services`` (``gateway`` included when named) and wait until each replies to a ping."""
-    stack = Stack(infra, list(services), extra_env)
-    try:
-        return stack.start()
-    except BaseException:
-        stack.stop()
-        raise
+    return Stack(infra, list(services), extra_env).start()

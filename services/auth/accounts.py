@@ -10,7 +10,6 @@ import logging
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from libs.common.bus import retry_while_unavailable
 from libs.common.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
 from libs.common.rpc import Principal
 from services.auth import service
@@ -152,7 +151,8 @@ async def bootstrap_admin(ctx: AuthContext, spec: str, email: str = "") -> None:
     """Create the admin ``username:password`` from ``spec`` when no admin exists yet.
 
     Raises ``ValueError`` when the username or password breaks the account rules, so a
-    weak bootstrap password stops the service instead of creating a weak admin.
+    weak bootstrap password stops the service instead of creating a weak admin. The admin's
+    state reaches the users bucket with the sync of every user that follows at start.
     """
     username, separator, password = spec.partition(":")
     if not separator:
@@ -190,5 +190,4 @@ async def bootstrap_admin(ctx: AuthContext, spec: str, email: str = "") -> None:
                 "an admin; choose another username (or set HFD_AUTH_BOOTSTRAP_ADMIN_EMAIL)"
             ) from None
 
-    await retry_while_unavailable(f"state of user {user.username}", lambda: ctx.tokens.put_user(user))
     logger.info("bootstrap admin created user_id=%d username=%s", user.id, user.username)
